@@ -1,0 +1,447 @@
+//! The config: read from TOML in two stages, syntax (serde) then meaning (this module), and turned into typed
+//! values that cannot hold a wrong state. Every problem is collected and reported at once, located in the file.
+
+mod problems;
+mod raw;
+pub mod values;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+pub use problems::{ConfigError, Located, Problem};
+pub use values::Secret;
+
+use crate::alert::Event;
+use crate::classify::{Classifier, DEFAULT_COMPLAINT_AT, RuleConfig};
+use crate::notify::NotifierKind;
+use crate::source::SourceKind;
+use raw::RawConfig;
+
+/// A loaded, validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (for messages).
+    pub file: PathBuf,
+    /// Process-wide settings.
+    pub daemon: Daemon,
+    /// What to listen for.
+    pub brands: Vec<BrandSpec>,
+    /// Where to listen.
+    pub sources: Vec<SourceSpec>,
+    /// Reply deadline and escalation.
+    pub sla: Sla,
+    /// Where alerts go.
+    pub notifiers: Vec<NotifierSpec>,
+    /// Classifier settings: threshold and the config's own rules.
+    pub classify: ClassifySettings,
+    /// How alert delivery is retried.
+    pub delivery: Delivery,
+    /// Things that are allowed but probably not meant; `check-config` prints them.
+    pub warnings: Vec<Located>,
+}
+
+/// `[daemon]`, with defaults applied.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    /// Directory of the SQLite store.
+    pub state_dir: PathBuf,
+    /// HTTP API address, if any.
+    pub listen: Option<SocketAddr>,
+    /// User-Agent for every outgoing request.
+    pub user_agent: String,
+    /// Least time between two requests to one host.
+    pub per_host_interval: Duration,
+    /// Default body cap, after decompression.
+    pub max_body: u64,
+}
+
+/// A brand and the words that mean it.
+#[derive(Debug, Clone)]
+pub struct BrandSpec {
+    /// Display name.
+    pub name: String,
+    /// Terms that mean the brand.
+    pub terms: Vec<String>,
+    /// Phrases that mean something else.
+    pub exclude: Vec<String>,
+    /// The brand's own accounts (handles without `@`, compared case-insensitively).
+    pub accounts: Vec<String>,
+}
+
+/// A watched source.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    /// Unique name.
+    pub name: String,
+    /// Poll interval.
+    pub every: Duration,
+    /// Total deadline of one request.
+    pub timeout: Duration,
+    /// Body cap after decompression.
+    pub max_body: u64,
+    /// The platform and its settings.
+    pub kind: SourceKind,
+}
+
+/// Reply deadline and tiers.
+#[derive(Debug, Clone)]
+pub struct Sla {
+    /// Deadline, from the post's own time.
+    pub reply_within: Duration,
+    /// Older mentions open no case when first seen.
+    pub max_age: Duration,
+    /// Tiers, ordered by `after`.
+    pub tiers: Vec<Tier>,
+}
+
+/// One escalation tier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tier {
+    /// Offset from the post's time.
+    pub after: Duration,
+    /// The event this tier sends, derived from `after` against `reply_within`.
+    pub event: Event,
+    /// Notifier names.
+    pub notify: Vec<String>,
+}
+
+/// A notifier.
+#[derive(Debug, Clone)]
+pub struct NotifierSpec {
+    /// Unique name.
+    pub name: String,
+    /// Its kind and settings.
+    pub kind: NotifierKind,
+}
+
+/// `[classify]` with defaults applied.
+#[derive(Debug, Clone)]
+pub struct ClassifySettings {
+    /// Complaint threshold on the compound score.
+    pub complaint_at: f64,
+    /// Rules added to (or replacing) the built-in packs.
+    pub rules: Vec<RuleConfig>,
+}
+
+impl ClassifySettings {
+    /// Builds the classifier; the rules were validated when the config loaded.
+    pub fn classifier(&self) -> Classifier {
+        Classifier::new(&self.rules, self.complaint_at).unwrap_or_else(|_| Classifier::builtin())
+    }
+}
+
+/// `[delivery]` with defaults applied.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    /// First retry delay.
+    pub retry_initial: Duration,
+    /// Cap on the retry delay.
+    pub retry_max: Duration,
+    /// Deadline of one attempt.
+    pub timeout: Duration,
+}
+
+/// Where a kind module reads its keys from, and where it reports problems.
+pub struct KindCtx<'a> {
+    /// Key path of the entry, e.g. `source[2]`.
+    pub path: String,
+    /// The config file's directory, for relative paths.
+    pub base_dir: &'a Path,
+    /// Problems found so far.
+    pub problems: &'a mut Vec<Problem>,
+}
+
+impl KindCtx<'_> {
+    /// Records a problem at `key` under this entry.
+    pub fn problem(&mut self, key: &str, message: impl Into<String>) {
+        self.problems.push(Problem::new(format!("{}.{key}", self.path), message));
+    }
+
+    /// Reads kind-specific keys into `T`, reporting unknown keys and type errors.
+    pub fn read<T: DeserializeOwned>(&mut self, kind: &str, options: &toml::Table) -> Option<T> {
+        let mut unknown = Vec::new();
+        let value = toml::Value::Table(options.clone());
+        let result: Result<T, _> = serde_ignored::deserialize(value, |p| unknown.push(p.to_string()));
+        for key in unknown {
+            self.problem(&key, format!("unknown key `{key}` for kind \"{kind}\""));
+        }
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problems.push(Problem::new(self.path.clone(), format!("{kind}: {}", e.message())));
+                None
+            }
+        }
+    }
+}
+
+/// Default User-Agent: names the program and version so a site's operator can tell what polls them.
+pub fn default_user_agent() -> String {
+    format!("earshot/{} (brand-mention monitor; polite polling, conditional GET)", env!("CARGO_PKG_VERSION"))
+}
+
+/// Reads and validates a config file.
+pub fn load(file: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ConfigError::whole_file(file, 0, 0, format!("cannot read the config: {e}")))?;
+    parse(file, &text)
+}
+
+/// Validates config text; `file` names it in messages and anchors relative paths.
+pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+    let mut unknown = Vec::new();
+    let de = toml::de::Deserializer::parse(text).map_err(|e| syntax_error(file, text, &e))?;
+    let raw: RawConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
+        .map_err(|e| syntax_error(file, text, &e))?;
+    let mut problems: Vec<Problem> =
+        unknown.into_iter().map(|k| Problem::new(k.clone(), format!("unknown key `{}`", last_key(&k)))).collect();
+    let mut warnings = Vec::new();
+    let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let config = check(file, &base_dir, raw, &mut problems, &mut warnings);
+    let locator = problems::Locator::new(text);
+    if problems.is_empty() {
+        let mut config = config;
+        config.warnings = warnings.into_iter().map(|w| locator.locate(w)).collect();
+        return Ok(config);
+    }
+    let mut located: Vec<Located> = problems.into_iter().map(|p| locator.locate(p)).collect();
+    located.sort_by_key(|l| (l.line == 0, l.line, l.column));
+    Err(ConfigError { file: file.to_path_buf(), problems: located })
+}
+
+/// Reads only `[classify]` of a config (for `earshot classify`, which must work while, say, a secret is unset).
+pub fn load_classify(file: &Path) -> Result<ClassifySettings, ConfigError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ConfigError::whole_file(file, 0, 0, format!("cannot read the config: {e}")))?;
+    let de = toml::de::Deserializer::parse(&text).map_err(|e| syntax_error(file, &text, &e))?;
+    let raw: RawConfig = serde::Deserialize::deserialize(de).map_err(|e| syntax_error(file, &text, &e))?;
+    let mut problems = Vec::new();
+    let settings = check_classify(&raw, &mut problems);
+    if problems.is_empty() {
+        return Ok(settings);
+    }
+    let locator = problems::Locator::new(&text);
+    Err(ConfigError { file: file.to_path_buf(), problems: problems.into_iter().map(|p| locator.locate(p)).collect() })
+}
+
+fn last_key(path: &str) -> &str {
+    path.rsplit('.').next().unwrap_or(path)
+}
+
+fn syntax_error(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let (line, column) = e.span().map(|s| problems::line_col(text, s.start)).unwrap_or((0, 0));
+    ConfigError::whole_file(file, line, column, e.message().trim().to_string())
+}
+
+/// Turns the raw config into typed values, pushing every problem found.
+fn check(
+    file: &Path,
+    base_dir: &Path,
+    raw: RawConfig,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) -> Config {
+    let mut dur = |path: &str, v: &Option<String>, default: Duration, problems: &mut Vec<Problem>| match v {
+        None => default,
+        Some(t) => values::duration(t).unwrap_or_else(|e| {
+            problems.push(Problem::new(path, e));
+            default
+        }),
+    };
+    let daemon = check_daemon(base_dir, &raw.daemon, problems, &mut dur);
+    let brands = check_brands(&raw.brand, problems);
+    let mut sources = Vec::new();
+    for (i, s) in raw.source.iter().enumerate() {
+        let path = format!("source[{i}]");
+        let every = dur(&format!("{path}.every"), &s.every, Duration::from_secs(300), problems);
+        if every < Duration::from_secs(1) {
+            problems.push(Problem::new(format!("{path}.every"), "must be at least 1s"));
+        }
+        let timeout = dur(&format!("{path}.timeout"), &s.timeout, Duration::from_secs(30), problems);
+        let max_body = match &s.max_body {
+            None => daemon.max_body,
+            Some(t) => values::size(t).unwrap_or_else(|e| {
+                problems.push(Problem::new(format!("{path}.max_body"), e));
+                daemon.max_body
+            }),
+        };
+        let name = required_name(&s.name, &path, problems);
+        let Some(kind) = s.kind.as_deref() else {
+            problems.push(Problem::new(path.clone(), "missing `kind` (one of: feed)"));
+            continue;
+        };
+        let mut ctx = KindCtx { path: path.clone(), base_dir, problems };
+        if let Some(kind) = SourceKind::from_config(kind, &s.options, &mut ctx) {
+            sources.push(SourceSpec { name, every, timeout, max_body, kind });
+        }
+    }
+    duplicates(raw.source.iter().map(|s| s.name.as_deref().unwrap_or("")), "source", problems);
+    let mut notifiers = Vec::new();
+    for (i, n) in raw.notify.iter().enumerate() {
+        let path = format!("notify[{i}]");
+        let name = required_name(&n.name, &path, problems);
+        let Some(kind) = n.kind.as_deref() else {
+            problems.push(Problem::new(path.clone(), "missing `kind` (one of: email, webhook, file)"));
+            continue;
+        };
+        let mut ctx = KindCtx { path: path.clone(), base_dir, problems };
+        if let Some(kind) = NotifierKind::from_config(kind, &n.options, &mut ctx) {
+            notifiers.push(NotifierSpec { name, kind });
+        }
+    }
+    duplicates(raw.notify.iter().map(|n| n.name.as_deref().unwrap_or("")), "notify", problems);
+    let sla = check_sla(&raw, &notifiers, &sources, problems, warnings, &mut dur);
+    let classify = check_classify(&raw, problems);
+    let delivery = Delivery {
+        retry_initial: dur("delivery.retry_initial", &raw.delivery.retry_initial, Duration::from_secs(2), problems),
+        retry_max: dur("delivery.retry_max", &raw.delivery.retry_max, Duration::from_secs(60), problems),
+        timeout: dur("delivery.timeout", &raw.delivery.timeout, Duration::from_secs(30), problems),
+    };
+    if brands.is_empty() {
+        warnings.push(Problem::new("brand", "no [[brand]] is configured: every mention will be dropped"));
+    }
+    if sources.is_empty() {
+        warnings.push(Problem::new("source", "no [[source]] is configured: nothing will be polled"));
+    }
+    Config { file: file.to_path_buf(), daemon, brands, sources, sla, notifiers, classify, delivery, warnings: vec![] }
+}
+
+type DurFn<'a> = dyn FnMut(&str, &Option<String>, Duration, &mut Vec<Problem>) -> Duration + 'a;
+
+fn check_daemon(base_dir: &Path, d: &raw::RawDaemon, problems: &mut Vec<Problem>, dur: &mut DurFn<'_>) -> Daemon {
+    let listen = d.listen.as_deref().and_then(|l| {
+        l.parse::<SocketAddr>()
+            .map_err(|_| problems.push(Problem::new("daemon.listen", format!("{l:?} is not an address like \"127.0.0.1:8787\""))))
+            .ok()
+    });
+    let max_body = d.max_body.as_deref().map_or(10 << 20, |t| {
+        values::size(t).unwrap_or_else(|e| {
+            problems.push(Problem::new("daemon.max_body", e));
+            10 << 20
+        })
+    });
+    Daemon {
+        state_dir: values::resolve(base_dir, d.state_dir.as_deref().unwrap_or("state")),
+        listen,
+        user_agent: d.user_agent.clone().unwrap_or_else(default_user_agent),
+        per_host_interval: dur("daemon.per_host_interval", &d.per_host_interval, Duration::from_secs(1), problems),
+        max_body,
+    }
+}
+
+fn check_brands(raw: &[raw::RawBrand], problems: &mut Vec<Problem>) -> Vec<BrandSpec> {
+    let mut brands = Vec::new();
+    for (i, b) in raw.iter().enumerate() {
+        let path = format!("brand[{i}]");
+        let name = required_name(&b.name, &path, problems);
+        if b.terms.is_empty() {
+            problems.push(Problem::new(format!("{path}.terms"), "a brand needs at least one term"));
+        }
+        for (j, t) in b.terms.iter().chain(&b.exclude).enumerate() {
+            if crate::text::normalize(t).tokens.is_empty() {
+                let key = if j < b.terms.len() { format!("terms[{j}]") } else { format!("exclude[{}]", j - b.terms.len()) };
+                problems.push(Problem::new(format!("{path}.{key}"), format!("{t:?} has no word in it")));
+            }
+        }
+        let accounts = b.accounts.iter().map(|a| a.trim_start_matches('@').to_lowercase()).collect();
+        brands.push(BrandSpec { name, terms: b.terms.clone(), exclude: b.exclude.clone(), accounts });
+    }
+    duplicates(raw.iter().map(|b| b.name.as_deref().unwrap_or("")), "brand", problems);
+    brands
+}
+
+fn check_sla(
+    raw: &RawConfig,
+    notifiers: &[NotifierSpec],
+    sources: &[SourceSpec],
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+    dur: &mut DurFn<'_>,
+) -> Sla {
+    let reply_within = dur("sla.reply_within", &raw.sla.reply_within, Duration::from_secs(3600), problems);
+    let max_age = dur("sla.max_age", &raw.sla.max_age, Duration::from_secs(24 * 3600), problems);
+    if reply_within.is_zero() {
+        problems.push(Problem::new("sla.reply_within", "must be longer than 0s"));
+    }
+    let mut tiers = Vec::new();
+    for (i, t) in raw.sla.tier.iter().enumerate() {
+        let path = format!("sla.tier[{i}]");
+        let Some(after_text) = &t.after else {
+            problems.push(Problem::new(path, "missing `after` (offset from the post's time, e.g. \"45m\")"));
+            continue;
+        };
+        let after = dur(&format!("{path}.after"), &Some(after_text.clone()), Duration::ZERO, problems);
+        if t.notify.is_empty() {
+            problems.push(Problem::new(format!("{path}.notify"), "a tier must notify at least one [[notify]] name"));
+        }
+        for (j, n) in t.notify.iter().enumerate() {
+            if !notifiers.iter().any(|x| &x.name == n) {
+                let known: Vec<&str> = notifiers.iter().map(|x| x.name.as_str()).collect();
+                problems.push(Problem::new(
+                    format!("{path}.notify[{j}]"),
+                    format!("unknown notifier {n:?} (known: {})", if known.is_empty() { "none".into() } else { known.join(", ") }),
+                ));
+            }
+        }
+        tiers.push(Tier { after, event: Event::for_offset(after, reply_within), notify: t.notify.clone() });
+    }
+    tiers.sort_by_key(|t| t.after);
+    if tiers.is_empty() && !sources.is_empty() {
+        warnings.push(Problem::new("sla.tier", "no [[sla.tier]]: complaints open cases but nobody is alerted"));
+    }
+    for (i, s) in sources.iter().enumerate() {
+        if s.every >= reply_within {
+            warnings.push(Problem::new(
+                format!("source[{i}].every"),
+                format!("polls every {}, not more often than the reply deadline of {}: complaints may be seen after their deadline",
+                    humantime::format_duration(s.every), humantime::format_duration(reply_within)),
+            ));
+        }
+    }
+    Sla { reply_within, max_age, tiers }
+}
+
+fn check_classify(raw: &RawConfig, problems: &mut Vec<Problem>) -> ClassifySettings {
+    let complaint_at = raw.classify.complaint_at.unwrap_or(DEFAULT_COMPLAINT_AT);
+    if !(-1.0..=0.0).contains(&complaint_at) {
+        problems.push(Problem::new("classify.complaint_at", "must be between -1.0 and 0.0"));
+    }
+    if let Err(rule_problems) = Classifier::new(&raw.classify.rule, complaint_at) {
+        for p in rule_problems {
+            problems.push(Problem::new(format!("classify.rule[{}].{}", p.index, p.field), p.message));
+        }
+    }
+    ClassifySettings { complaint_at, rules: raw.classify.rule.clone() }
+}
+
+fn required_name(name: &Option<String>, path: &str, problems: &mut Vec<Problem>) -> String {
+    match name.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => {
+            problems.push(Problem::new(format!("{path}.name"), "missing `name`"));
+            String::new()
+        }
+    }
+}
+
+fn duplicates<'a>(names: impl Iterator<Item = &'a str>, section: &str, problems: &mut Vec<Problem>) {
+    let mut seen = std::collections::HashMap::new();
+    for (i, n) in names.enumerate() {
+        if n.is_empty() {
+            continue;
+        }
+        if let Some(first) = seen.insert(n, i) {
+            seen.insert(n, first);
+            problems.push(Problem::new(
+                format!("{section}[{i}].name"),
+                format!("duplicate {section} name {n:?} (first used by {section}[{first}])"),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+//! Config builders and small helpers shared by the black-box tests (the servers live in `support`).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::support::feeds::Item;
+
+/// The brand every test watches.
+pub const BRAND: &str = r##"
+[[brand]]
+name = "Northwind"
+terms = ["Northwind", "@NorthwindHelp", "#Northwind"]
+exclude = ["northwind trader"]
+accounts = ["NorthwindHelp"]
+"##;
+
+/// Fast retries, so outage tests take seconds.
+pub const FAST_DELIVERY: &str = "\n[delivery]\nretry_initial = \"200ms\"\nretry_max = \"1s\"\ntimeout = \"5s\"\n";
+
+/// Writes `earshot.toml` into `dir` (state in `dir/state`) and returns its path as a string.
+pub fn write_config(dir: &Path, body: &str) -> String {
+    let text = format!("[daemon]\nstate_dir = \"state\"\nper_host_interval = \"10ms\"\n{BRAND}\n{body}");
+    let path = dir.join("earshot.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// A feed source block.
+pub fn feed_source(name: &str, url: &str, every: &str) -> String {
+    format!("\n[[source]]\nname = \"{name}\"\nkind = \"feed\"\nurl = \"{url}\"\nevery = \"{every}\"\ntimeout = \"3s\"\n")
+}
+
+/// An SLA block with `(after, notifiers)` tiers.
+pub fn sla(reply_within: &str, tiers: &[(&str, &[&str])]) -> String {
+    let mut s = format!("\n[sla]\nreply_within = \"{reply_within}\"\n");
+    for (after, who) in tiers {
+        let names: Vec<String> = who.iter().map(|n| format!("\"{n}\"")).collect();
+        s.push_str(&format!("[[sla.tier]]\nafter = \"{after}\"\nnotify = [{}]\n", names.join(", ")));
+    }
+    s
+}
+
+/// An email notifier to an SMTP server on loopback.
+pub fn email_notifier(name: &str, port: u16) -> String {
+    format!(
+        "\n[[notify]]\nname = \"{name}\"\nkind = \"email\"\nsmtp = \"smtp://127.0.0.1:{port}\"\nfrom = \"earshot@example.com\"\nto = [\"support@example.com\"]\n"
+    )
+}
+
+/// A webhook notifier; signed with the secret in `EARSHOT_TEST_WEBHOOK_SECRET` when `signed`.
+pub fn webhook_notifier(name: &str, url: &str, signed: bool) -> String {
+    let secret = if signed { "secret_env = \"EARSHOT_TEST_WEBHOOK_SECRET\"\n" } else { "" };
+    format!("\n[[notify]]\nname = \"{name}\"\nkind = \"webhook\"\nurl = \"{url}\"\n{secret}")
+}
+
+/// A file notifier writing `dir/<file>`.
+pub fn file_notifier(name: &str, file: &str) -> String {
+    format!("\n[[notify]]\nname = \"{name}\"\nkind = \"file\"\npath = \"{file}\"\n")
+}
+
+/// A complaint nobody could read as anything else.
+pub fn complaint(guid: &str, published: Option<DateTime<Utc>>) -> Item {
+    Item {
+        guid: guid.into(),
+        title: "@NorthwindHelp where is my refund?".into(),
+        body: "Cancelled flight, asked for a refund three weeks ago, still waiting and no reply. Worst service ever!".into(),
+        author: Some("maya_k".into()),
+        link: Some(format!("https://reviews.example/{guid}")),
+        published,
+    }
+}
+
+/// A happy mention of the brand.
+pub fn praise(guid: &str) -> Item {
+    Item {
+        guid: guid.into(),
+        title: "Thank you Northwind".into(),
+        body: "Lovely crew and a smooth flight, thanks!".into(),
+        author: Some("joao".into()),
+        link: None,
+        published: Some(Utc::now()),
+    }
+}
+
+/// Now, truncated to whole seconds (RSS dates have no fractions).
+pub fn now_s() -> DateTime<Utc> {
+    DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap()
+}
+
+/// A loopback port nobody listens on (yet).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Every JSON line of a file (none if it does not exist).
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The cases of the store in `dir`, via `earshot cases --json`.
+pub fn cases(dir: &Path, config: &str) -> Vec<serde_json::Value> {
+    let (code, out, err) = crate::support::daemon::earshot(dir, &["cases", "--json", "--config", config], &[], None);
+    assert_eq!(code, 0, "cases failed: {err}");
+    serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap()
+}
+
+/// Seconds between two instants, for messages.
+pub fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// The state directory of a test dir.
+pub fn state(dir: &Path) -> PathBuf {
+    dir.join("state")
+}
