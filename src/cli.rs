@@ -225,8 +225,11 @@ fn print_verdict(out: &mut impl Write, text: &str, v: &Verdict, json: bool) -> s
 }
 
 fn open_store(path: &Path) -> anyhow::Result<Store> {
-    let c = config::load(path)?;
-    Ok(Store::open(&c.daemon.state_dir)?)
+    let state_dir = config::load_state_dir(path)?;
+    if !state_dir.join("earshot.db").exists() {
+        anyhow::bail!("no store at {} yet: has `earshot run` been started with this config?", state_dir.display());
+    }
+    Ok(Store::open(&state_dir)?)
 }
 
 fn cases(path: &Path, open: bool, json: bool) -> anyhow::Result<ExitCode> {

@@ -140,7 +140,11 @@ impl HttpClient {
 
     /// Fetches a URL politely. Never waits longer than `timeout` in total, spacing included.
     pub async fn get(&self, req: Get<'_>) -> Result<Fetched, FetchError> {
-        let host = req.url.host_str().unwrap_or_default().to_string();
+        // host:port: two services on one machine are two hosts to be polite to.
+        let host = match req.url.port_or_known_default() {
+            Some(port) => format!("{}:{port}", req.url.host_str().unwrap_or_default()),
+            None => req.url.host_str().unwrap_or_default().to_string(),
+        };
         self.check_hold(&host)?;
         let deadline = tokio::time::Instant::now() + req.timeout;
         let work = async {

@@ -110,5 +110,12 @@ fn usage_errors_exit_2_and_ack_of_a_missing_case_exits_1() {
     let config = write_config(dir.path(), "");
     let (code, _, err) = earshot(dir.path(), &["ack", "42", "--config", &config], &[], None);
     assert_eq!(code, 1);
+    assert!(err.contains("no store at") && err.contains("earshot run"), "{err}");
+    let mut d = support::daemon::Daemon::spawn(dir.path(), &["run", "--config", &config], &[]);
+    assert!(d.wait_log("earshot starting", std::time::Duration::from_secs(5)));
+    d.sigterm();
+    assert!(d.wait_exit(std::time::Duration::from_secs(5)).is_some_and(|s| s.success()));
+    let (code, _, err) = earshot(dir.path(), &["ack", "42", "--config", &config], &[], None);
+    assert_eq!(code, 1);
     assert!(err.contains("no case 42"), "{err}");
 }

@@ -115,8 +115,9 @@ fn a_permanent_refusal_is_recorded_and_not_retried_and_the_api_reports_it() {
     feeds.set("/feed.xml", Reply::feed_xml(rss(&[complaint("c1", Some(now_s()))])));
     let hook = WebhookReceiver::start(None);
     hook.respond_with(400);
-    let config = write_config(
+    let config = write_config_with(
         dir.path(),
+        "listen = \"127.0.0.1:0\"",
         &[
             feed_source("press", &feeds.url("/feed.xml"), "1s"),
             sla("1h", &[("0s", &["lead"])]),
@@ -124,9 +125,8 @@ fn a_permanent_refusal_is_recorded_and_not_retried_and_the_api_reports_it() {
             FAST_DELIVERY.to_string(),
         ]
         .concat(),
-    )
-    .replace("state_dir = \"state\"", "state_dir = \"state\"\nlisten = \"127.0.0.1:0\"");
-    let d = run(&dir.path(), &config);
+    );
+    let d = run(dir.path(), &config);
     assert!(d.wait_log("alert refused for good", Duration::from_secs(10)), "{}", d.log());
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(hook.deliveries().len(), 1, "a 400 must not be retried");
@@ -181,7 +181,7 @@ fn systemd_notify_ready_reload_and_stop_and_a_bad_reload_keeps_running() {
         &["run", "--config", &config],
         &[("NOTIFY_SOCKET", sock_path.to_str().unwrap()), ("WATCHDOG_USEC", "300000")],
     );
-    let mut recv = || {
+    let recv = || {
         let mut buf = [0u8; 512];
         let n = sock.recv(&mut buf).expect("no notify message");
         String::from_utf8_lossy(&buf[..n]).into_owned()

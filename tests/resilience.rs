@@ -27,7 +27,9 @@ fn broken_sources_are_named_backed_off_and_do_not_delay_the_good_one() {
     feeds.set("/truncated.xml", Reply::feed_xml(fixture("truncated.xml")));
     feeds.set("/html", Reply::Feed { body: fixture("html_page.html"), content_type: "text/html".into(), etag: None, last_modified: None });
     feeds.set("/500", Reply::Status { code: 500, headers: vec![], body: b"oops".to_vec() });
-    feeds.set("/429", Reply::Status { code: 429, headers: vec![("Retry-After".into(), "120".into())], body: vec![] });
+    // Retry-After holds a whole host, so the rate-limited one lives on a server of its own.
+    let limiter = FeedServer::start();
+    limiter.set("/429", Reply::Status { code: 429, headers: vec![("Retry-After".into(), "120".into())], body: vec![] });
     feeds.set("/slow", Reply::Drip { every: Duration::from_millis(200) });
     feeds.set("/huge", Reply::Huge { len: 3 << 20, gzip: true });
     let sources: String = [
@@ -40,7 +42,7 @@ fn broken_sources_are_named_backed_off_and_do_not_delay_the_good_one() {
         ("bomb", "/huge"),
     ]
     .iter()
-    .map(|(n, p)| feed_source(n, &feeds.url(p), "1s"))
+    .map(|(n, p)| feed_source(n, &if *n == "limited" { limiter.url(p) } else { feeds.url(p) }, "1s"))
     .collect();
     // The bomb's cap: 1 MiB after decompression (3 MiB unpacked, far less on the wire).
     let config = write_config(
@@ -82,7 +84,7 @@ fn broken_sources_are_named_backed_off_and_do_not_delay_the_good_one() {
     // Backoff: the 500 source is polled less and less often; the 429 source waits for its Retry-After.
     let elapsed = start.elapsed().as_secs_f64();
     assert!(feeds.hits("/500") <= 5, "500 polled {} times in {elapsed:.1}s", feeds.hits("/500"));
-    assert_eq!(feeds.hits("/429"), 1, "Retry-After: 120 not honoured");
+    assert_eq!(limiter.hits("/429"), 1, "Retry-After: 120 not honoured");
     // The good source kept polling every second, conditionally: 304s after the first 200.
     let good = feeds.requests("/good.xml");
     assert!(good.len() >= 4, "good source polled only {} times", good.len());

@@ -212,6 +212,17 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     Err(ConfigError { file: file.to_path_buf(), problems: located })
 }
 
+/// Reads only `daemon.state_dir` of a config: `earshot cases` and `ack` need the store, not the secrets, so they
+/// work from a shell where the daemon's environment is not set.
+pub fn load_state_dir(file: &Path) -> Result<PathBuf, ConfigError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ConfigError::whole_file(file, 0, 0, format!("cannot read the config: {e}")))?;
+    let de = toml::de::Deserializer::parse(&text).map_err(|e| syntax_error(file, &text, &e))?;
+    let raw: RawConfig = serde::Deserialize::deserialize(de).map_err(|e| syntax_error(file, &text, &e))?;
+    let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok(values::resolve(&base_dir, raw.daemon.state_dir.as_deref().unwrap_or("state")))
+}
+
 /// Reads only `[classify]` of a config (for `earshot classify`, which must work while, say, a secret is unset).
 pub fn load_classify(file: &Path) -> Result<ClassifySettings, ConfigError> {
     let text = std::fs::read_to_string(file)

@@ -22,7 +22,12 @@ pub const FAST_DELIVERY: &str = "\n[delivery]\nretry_initial = \"200ms\"\nretry_
 
 /// Writes `earshot.toml` into `dir` (state in `dir/state`) and returns its path as a string.
 pub fn write_config(dir: &Path, body: &str) -> String {
-    let text = format!("[daemon]\nstate_dir = \"state\"\nper_host_interval = \"10ms\"\n{BRAND}\n{body}");
+    write_config_with(dir, "", body)
+}
+
+/// Like [`write_config`], with extra `[daemon]` keys.
+pub fn write_config_with(dir: &Path, daemon: &str, body: &str) -> String {
+    let text = format!("[daemon]\nstate_dir = \"state\"\nper_host_interval = \"10ms\"\n{daemon}\n{BRAND}\n{body}");
     let path = dir.join("earshot.toml");
     std::fs::write(&path, text).unwrap();
     path.to_string_lossy().into_owned()
