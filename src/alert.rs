@@ -49,7 +49,14 @@ impl Event {
 
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Event> {
-        [Event::Opened, Event::Warning, Event::Breached, Event::Closed].into_iter().find(|e| e.as_str() == s)
+        [
+            Event::Opened,
+            Event::Warning,
+            Event::Breached,
+            Event::Closed,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == s)
     }
 
     /// A phrase for people (email subjects).
@@ -158,16 +165,27 @@ mod tests {
     fn tier_offsets_map_to_events() {
         let h = Duration::from_secs(3600);
         assert_eq!(Event::for_offset(Duration::ZERO, h), Event::Opened);
-        assert_eq!(Event::for_offset(Duration::from_secs(45 * 60), h), Event::Warning);
+        assert_eq!(
+            Event::for_offset(Duration::from_secs(45 * 60), h),
+            Event::Warning
+        );
         assert_eq!(Event::for_offset(h, h), Event::Breached);
         assert_eq!(Event::for_offset(2 * h, h), Event::Breached);
     }
 
     #[test]
     fn event_names_round_trip() {
-        for e in [Event::Opened, Event::Warning, Event::Breached, Event::Closed] {
+        for e in [
+            Event::Opened,
+            Event::Warning,
+            Event::Breached,
+            Event::Closed,
+        ] {
             assert_eq!(Event::parse(e.as_str()), Some(e));
-            assert_eq!(serde_json::to_value(e).unwrap(), serde_json::json!(e.as_str()));
+            assert_eq!(
+                serde_json::to_value(e).unwrap(),
+                serde_json::json!(e.as_str())
+            );
         }
     }
 }

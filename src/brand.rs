@@ -36,7 +36,11 @@ impl BrandMatcher {
                 Ok(Compiled {
                     name: b.name.clone(),
                     terms: PhraseSet::new(&b.terms)?,
-                    exclude: if b.exclude.is_empty() { None } else { Some(PhraseSet::new(&b.exclude)?) },
+                    exclude: if b.exclude.is_empty() {
+                        None
+                    } else {
+                        Some(PhraseSet::new(&b.exclude)?)
+                    },
                     accounts: b.accounts.clone(),
                 })
             })
@@ -57,7 +61,9 @@ impl BrandMatcher {
             .filter(|b| !b.exclude.as_ref().is_some_and(|x| x.is_match(&normalized)))
             .map(|b| BrandHit {
                 brand: b.name.clone(),
-                own_account: author.as_ref().is_some_and(|a| b.accounts.iter().any(|acc| acc == a)),
+                own_account: author
+                    .as_ref()
+                    .is_some_and(|a| b.accounts.iter().any(|acc| acc == a)),
             })
             .collect()
     }
@@ -71,7 +77,12 @@ mod tests {
         BrandMatcher::new(&[
             BrandSpec {
                 name: "Northwind".into(),
-                terms: vec!["Northwind".into(), "@NorthwindHelp".into(), "#Northwind".into(), "نارتھ ونڈ".into()],
+                terms: vec![
+                    "Northwind".into(),
+                    "@NorthwindHelp".into(),
+                    "#Northwind".into(),
+                    "نارتھ ونڈ".into(),
+                ],
                 exclude: vec!["northwind trader".into()],
                 accounts: vec!["northwindhelp".into()],
             },
@@ -86,7 +97,11 @@ mod tests {
     }
 
     fn brands(text: &str) -> Vec<String> {
-        matcher().find(text, None).into_iter().map(|h| h.brand).collect()
+        matcher()
+            .find(text, None)
+            .into_iter()
+            .map(|h| h.brand)
+            .collect()
     }
 
     #[test]
@@ -95,7 +110,10 @@ mod tests {
         assert_eq!(brands("@NorthwindHelp where is my refund?"), ["Northwind"]);
         assert_eq!(brands("#NorthwindSucks honestly"), ["Northwind"]);
         assert_eq!(brands("نارتھ ونڈ کی سروس بہت خراب ہے"), ["Northwind"]);
-        assert_eq!(brands("flew contoso air and northwind"), ["Northwind", "Contoso"]);
+        assert_eq!(
+            brands("flew contoso air and northwind"),
+            ["Northwind", "Contoso"]
+        );
         assert!(brands("the northwinds of the valley").is_empty());
         assert!(brands("contoso is fine").is_empty());
     }
@@ -103,7 +121,16 @@ mod tests {
     #[test]
     fn exclusions_veto_and_own_accounts_are_flagged() {
         assert!(brands("Northwind Trader app update").is_empty());
-        let hits = matcher().find("We're sorry, Northwind will fix this", Some("@NorthwindHelp"));
-        assert_eq!(hits, vec![BrandHit { brand: "Northwind".into(), own_account: true }]);
+        let hits = matcher().find(
+            "We're sorry, Northwind will fix this",
+            Some("@NorthwindHelp"),
+        );
+        assert_eq!(
+            hits,
+            vec![BrandHit {
+                brand: "Northwind".into(),
+                own_account: true
+            }]
+        );
     }
 }

@@ -16,7 +16,13 @@ use earshot::{EXIT_CONFIG, clock::SystemClock, daemon, store::Store};
 #[command(version, about, propagate_version = true)]
 struct Cli {
     /// Config file.
-    #[arg(long, short, global = true, env = "EARSHOT_CONFIG", default_value = "config/earshot.toml")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "EARSHOT_CONFIG",
+        default_value = "config/earshot.toml"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -68,7 +74,9 @@ enum LogFormat {
 /// Parses arguments, runs the command, and maps failures to documented exit codes.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let explicit_config = std::env::args_os().any(|a| a.to_string_lossy().starts_with("--config") || a == "-c") || std::env::var_os("EARSHOT_CONFIG").is_some();
+    let explicit_config = std::env::args_os()
+        .any(|a| a.to_string_lossy().starts_with("--config") || a == "-c")
+        || std::env::var_os("EARSHOT_CONFIG").is_some();
     let result = match cli.command {
         Command::Run { log_format } => run(&cli.config, log_format),
         Command::CheckConfig => check_config(&cli.config),
@@ -96,7 +104,10 @@ fn init_logging(format: LogFormat) {
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -155,35 +166,74 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     writeln!(out, "{} is valid.", path.display())?;
     print_summary(&mut out, &c)?;
     for w in &c.warnings {
-        let at = if w.line > 0 { format!("{}:{}:{}: ", path.display(), w.line, w.column) } else { String::new() };
-        writeln!(out, "warning: {at}{}: {}", w.problem.path, w.problem.message)?;
+        let at = if w.line > 0 {
+            format!("{}:{}:{}: ", path.display(), w.line, w.column)
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "warning: {at}{}: {}",
+            w.problem.path, w.problem.message
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn print_summary(out: &mut impl Write, c: &Config) -> std::io::Result<()> {
     let d = humantime::format_duration;
-    writeln!(out, "state: {}", c.daemon.state_dir.join("earshot.db").display())?;
+    writeln!(
+        out,
+        "state: {}",
+        c.daemon.state_dir.join("earshot.db").display()
+    )?;
     if let Some(l) = c.daemon.listen {
         writeln!(out, "api: http://{l}")?;
     }
     writeln!(out, "brands:")?;
     for b in &c.brands {
-        writeln!(out, "  {}: terms {:?}, exclude {:?}, own accounts {:?}", b.name, b.terms, b.exclude, b.accounts)?;
+        writeln!(
+            out,
+            "  {}: terms {:?}, exclude {:?}, own accounts {:?}",
+            b.name, b.terms, b.exclude, b.accounts
+        )?;
     }
     writeln!(out, "sources:")?;
     for s in &c.sources {
-        writeln!(out, "  {} ({}): {} every {}", s.name, s.kind.name(), s.kind.describe(), d(s.every))?;
+        writeln!(
+            out,
+            "  {} ({}): {} every {}",
+            s.name,
+            s.kind.name(),
+            s.kind.describe(),
+            d(s.every)
+        )?;
     }
-    writeln!(out, "sla: reply within {}; complaints older than {} open no case", d(c.sla.reply_within), d(c.sla.max_age))?;
+    writeln!(
+        out,
+        "sla: reply within {}; complaints older than {} open no case",
+        d(c.sla.reply_within),
+        d(c.sla.max_age)
+    )?;
     for t in &c.sla.tiers {
-        writeln!(out, "  at +{:<8} {:<17} -> {}", d(t.after).to_string(), t.event.as_str(), t.notify.join(", "))?;
+        writeln!(
+            out,
+            "  at +{:<8} {:<17} -> {}",
+            d(t.after).to_string(),
+            t.event.as_str(),
+            t.notify.join(", ")
+        )?;
     }
     writeln!(out, "notifiers:")?;
     for n in &c.notifiers {
         writeln!(out, "  {}: {}", n.name, n.kind.describe())?;
     }
-    writeln!(out, "classify: {} config rules, complaint at score <= {}", c.classify.rules.len(), c.classify.complaint_at)
+    writeln!(
+        out,
+        "classify: {} config rules, complaint at score <= {}",
+        c.classify.rules.len(),
+        c.classify.complaint_at
+    )
 }
 
 fn classify(path: &Path, explicit: bool, json: bool, text: &str) -> anyhow::Result<ExitCode> {
@@ -210,8 +260,18 @@ fn print_verdict(out: &mut impl Write, text: &str, v: &Verdict, json: bool) -> s
         obj["text"] = serde_json::Value::String(text.to_string());
         return writeln!(out, "{obj}");
     }
-    let kind = if v.complaint { "COMPLAINT" } else { "not a complaint" };
-    writeln!(out, "{kind}: {:?}, score {:.3}, lang {}", v.sentiment, v.score, v.lang.as_deref().unwrap_or("?"))?;
+    let kind = if v.complaint {
+        "COMPLAINT"
+    } else {
+        "not a complaint"
+    };
+    writeln!(
+        out,
+        "{kind}: {:?}, score {:.3}, lang {}",
+        v.sentiment,
+        v.score,
+        v.lang.as_deref().unwrap_or("?")
+    )?;
     if !v.tags.is_empty() {
         writeln!(out, "  tags: {}", v.tags.join(", "))?;
     }
@@ -227,7 +287,10 @@ fn print_verdict(out: &mut impl Write, text: &str, v: &Verdict, json: bool) -> s
 fn open_store(path: &Path) -> anyhow::Result<Store> {
     let state_dir = config::load_state_dir(path)?;
     if !state_dir.join("earshot.db").exists() {
-        anyhow::bail!("no store at {} yet: has `earshot run` been started with this config?", state_dir.display());
+        anyhow::bail!(
+            "no store at {} yet: has `earshot run` been started with this config?",
+            state_dir.display()
+        );
     }
     Ok(Store::open(&state_dir)?)
 }
@@ -247,7 +310,11 @@ fn cases(path: &Path, open: bool, json: bool) -> anyhow::Result<ExitCode> {
     for r in rows {
         let due = if r.state == "open" {
             let left = r.deadline - now;
-            if left.num_seconds() >= 0 { format!("due in {}m", left.num_minutes()) } else { format!("OVERDUE {}m", -left.num_minutes()) }
+            if left.num_seconds() >= 0 {
+                format!("due in {}m", left.num_minutes())
+            } else {
+                format!("OVERDUE {}m", -left.num_minutes())
+            }
         } else {
             format!("closed ({})", r.close_reason.as_deref().unwrap_or("?"))
         };
@@ -272,8 +339,15 @@ fn ack(path: &Path, case_id: i64, note: Option<&str>) -> anyhow::Result<ExitCode
     let store = open_store(path)?;
     match store.close_case(case_id, "ack", note, chrono::Utc::now()) {
         Ok(c) => {
-            let who = if c.notified.is_empty() { "nobody had been alerted yet".to_string() } else { c.notified.join(", ") };
-            println!("case {} closed; case.closed queued for: {who}; {} pending tier(s) cancelled", c.case_id, c.cancelled);
+            let who = if c.notified.is_empty() {
+                "nobody had been alerted yet".to_string()
+            } else {
+                c.notified.join(", ")
+            };
+            println!(
+                "case {} closed; case.closed queued for: {who}; {} pending tier(s) cancelled",
+                c.case_id, c.cancelled
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

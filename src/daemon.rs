@@ -51,19 +51,27 @@ pub struct Control {
 }
 
 /// Runs until `control.stop` is cancelled.
-pub async fn run(mut config: Config, clock: Arc<dyn Clock>, mut control: Control) -> Result<(), DaemonError> {
+pub async fn run(
+    mut config: Config,
+    clock: Arc<dyn Clock>,
+    mut control: Control,
+) -> Result<(), DaemonError> {
     let store = Store::open(&config.daemon.state_dir)?;
     tracing::info!(store = %store.path().display(), sources = config.sources.len(), "earshot starting");
     let background = CancellationToken::new();
     if let Some(addr) = config.daemon.listen {
-        let listener =
-            tokio::net::TcpListener::bind(addr).await.map_err(|source| DaemonError::Listen { addr, source })?;
-        let bound = listener.local_addr().map_err(|source| DaemonError::Listen { addr, source })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Listen { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| DaemonError::Listen { addr, source })?;
         tracing::info!(addr = %bound, "HTTP API listening on http://{bound}");
         let app = crate::api::router(store.clone(), clock.clone());
         let stop = background.clone();
         tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+            let serve = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await });
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "HTTP API stopped");
             }
@@ -121,7 +129,8 @@ impl Engine {
         let http = HttpClient::new(&config.daemon.user_agent, config.daemon.per_host_interval)
             .map_err(|e| DaemonError::Start(format!("HTTP client: {e}")))?;
         let http = Arc::new(http);
-        let brands = BrandMatcher::new(&config.brands).map_err(|e| DaemonError::Start(format!("brand terms: {e}")))?;
+        let brands = BrandMatcher::new(&config.brands)
+            .map_err(|e| DaemonError::Start(format!("brand terms: {e}")))?;
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
         let case_opened = Arc::new(Notify::new());
@@ -139,12 +148,23 @@ impl Engine {
         for spec in &config.sources {
             tracing::info!(source = %spec.name, kind = spec.kind.name(), target = %spec.kind.describe(),
                 every = %humantime::format_duration(spec.every), "watching");
-            let poller =
-                Poller { spec: spec.clone(), http: http.clone(), store: store.clone(), clock: clock.clone(), tx: tx.clone() };
+            let poller = Poller {
+                spec: spec.clone(),
+                http: http.clone(),
+                store: store.clone(),
+                clock: clock.clone(),
+                tx: tx.clone(),
+            };
             tasks.spawn(poller.run(stop.clone()));
         }
         drop(tx);
-        tasks.spawn(crate::sla::run(store.clone(), clock.clone(), case_opened, queued, stop.clone()));
+        tasks.spawn(crate::sla::run(
+            store.clone(),
+            clock.clone(),
+            case_opened,
+            queued,
+            stop.clone(),
+        ));
         for n in &config.notifiers {
             let worker = Worker {
                 name: n.name.clone(),
@@ -172,8 +192,13 @@ impl Engine {
     /// Stops polling, lets the pipeline store what is in flight, and waits (bounded) for every task.
     async fn stop(self) {
         self.stop.cancel();
-        if tokio::time::timeout(GRACE, self.tasks.wait()).await.is_err() {
-            tracing::warn!("some work did not finish within {GRACE:?}; it will be retried after restart");
+        if tokio::time::timeout(GRACE, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "some work did not finish within {GRACE:?}; it will be retried after restart"
+            );
         }
     }
 }

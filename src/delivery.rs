@@ -53,8 +53,18 @@ impl Worker {
                 continue;
             }
             let name = self.name.clone();
-            let next = self.store.call(move |s| s.next_outbox_due(&name)).await.ok().flatten();
-            let sleep = next.map_or(IDLE_POLL, |t| (t - self.clock.now()).to_std().unwrap_or_default().min(IDLE_POLL));
+            let next = self
+                .store
+                .call(move |s| s.next_outbox_due(&name))
+                .await
+                .ok()
+                .flatten();
+            let sleep = next.map_or(IDLE_POLL, |t| {
+                (t - self.clock.now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(IDLE_POLL)
+            });
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = queued.changed() => {}
@@ -64,9 +74,13 @@ impl Worker {
     }
 
     async fn attempt(&self, row: OutboxRow) {
-        let outcome = match tokio::time::timeout(self.policy.timeout, self.kind.deliver(&row)).await {
+        let outcome = match tokio::time::timeout(self.policy.timeout, self.kind.deliver(&row)).await
+        {
             Ok(o) => o,
-            Err(_) => Outcome::Retry { reason: format!("no answer within {:?}", self.policy.timeout), after: None },
+            Err(_) => Outcome::Retry {
+                reason: format!("no answer within {:?}", self.policy.timeout),
+                after: None,
+            },
         };
         let (id, now) = (row.id, self.clock.now());
         let n = &self.name;
@@ -77,8 +91,12 @@ impl Worker {
                 self.store.call(move |s| s.mark_delivered(id, now)).await
             }
             Outcome::Retry { reason, after } => {
-                let wait = crate::backoff::delay(row.attempts, self.policy.retry_initial, self.policy.retry_max)
-                    .max(after.unwrap_or_default());
+                let wait = crate::backoff::delay(
+                    row.attempts,
+                    self.policy.retry_initial,
+                    self.policy.retry_max,
+                )
+                .max(after.unwrap_or_default());
                 // Say it loudly the first time and every tenth, quietly in between: an outage is one story.
                 if row.attempts.is_multiple_of(10) {
                     tracing::warn!(notifier = %n, event = %row.event, case_id = row.case_id, attempts = row.attempts + 1,
@@ -87,7 +105,9 @@ impl Worker {
                     tracing::debug!(notifier = %n, case_id = row.case_id, error = %reason, "alert delivery failed again");
                 }
                 let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
-                self.store.call(move |s| s.mark_retry(id, &reason, next)).await
+                self.store
+                    .call(move |s| s.mark_retry(id, &reason, next))
+                    .await
             }
             Outcome::Failed { reason } => {
                 tracing::error!(notifier = %n, event = %row.event, case_id = row.case_id, error = %reason,

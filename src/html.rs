@@ -15,7 +15,10 @@ pub fn to_text(html: &str) -> String {
             break;
         };
         let tag = after[1..gt].trim_start_matches('/').to_ascii_lowercase();
-        let name: String = tag.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        let name: String = tag
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
         if matches!(name.as_str(), "script" | "style") && !after[1..].starts_with('/') {
             // Skip the element's content entirely.
             let close = format!("</{name}");
@@ -25,7 +28,10 @@ pub fn to_text(html: &str) -> String {
             };
             continue;
         }
-        if matches!(name.as_str(), "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "blockquote") {
+        if matches!(
+            name.as_str(),
+            "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "blockquote"
+        ) {
             out.push('\n');
         }
         rest = &after[gt + 1..];
@@ -108,10 +114,19 @@ mod tests {
 
     #[test]
     fn strips_tags_and_decodes_entities() {
-        assert_eq!(to_text("<p>Where is my <b>refund</b>?</p><p>Day&nbsp;3 &amp; counting</p>"), "Where is my refund?\nDay 3 & counting");
+        assert_eq!(
+            to_text("<p>Where is my <b>refund</b>?</p><p>Day&nbsp;3 &amp; counting</p>"),
+            "Where is my refund?\nDay 3 & counting"
+        );
         assert_eq!(to_text("it&#x27;s &#8220;fine&#8221;"), "it's “fine”");
-        assert_eq!(to_text("a < b and &unknown; stays"), "a < b and &unknown; stays");
-        assert_eq!(to_text("<script>alert(1)</script>hello<style>p{}</style> there"), "hello there");
+        assert_eq!(
+            to_text("a < b and &unknown; stays"),
+            "a < b and &unknown; stays"
+        );
+        assert_eq!(
+            to_text("<script>alert(1)</script>hello<style>p{}</style> there"),
+            "hello there"
+        );
         assert_eq!(to_text("&#0; &#xD800; &"), "&#0; &#xD800; &");
     }
 }

@@ -102,7 +102,8 @@ impl FetchError {
     }
 }
 
-type HostLimiter = RateLimiter<String, governor::state::keyed::DefaultKeyedStateStore<String>, DefaultClock>;
+type HostLimiter =
+    RateLimiter<String, governor::state::keyed::DefaultKeyedStateStore<String>, DefaultClock>;
 
 /// The shared client. Cheap to share by reference; one per daemon.
 pub struct HttpClient {
@@ -135,7 +136,11 @@ impl HttpClient {
         let quota = Quota::with_period(per_host.max(Duration::from_millis(1)))
             .expect("period is non-zero")
             .allow_burst(NonZeroU32::MIN);
-        Ok(HttpClient { inner, spacing: RateLimiter::keyed(quota), holds: Mutex::new(HashMap::new()) })
+        Ok(HttpClient {
+            inner,
+            spacing: RateLimiter::keyed(quota),
+            holds: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Fetches a URL politely. Never waits longer than `timeout` in total, spacing included.
@@ -155,7 +160,11 @@ impl HttpClient {
             Ok(r) => r,
             Err(_) => Err(FetchError::Timeout(req.timeout)),
         };
-        if let Err(FetchError::Status { status: 429 | 503, retry_after: Some(wait) }) = &result {
+        if let Err(FetchError::Status {
+            status: 429 | 503,
+            retry_after: Some(wait),
+        }) = &result
+        {
             self.hold(&host, *wait);
         }
         result
@@ -166,22 +175,29 @@ impl HttpClient {
         self.spacing.retain_recent();
         self.spacing.shrink_to_fit();
         let now = Instant::now();
-        self.holds.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, until| *until > now);
+        self.holds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, until| *until > now);
     }
 
     fn check_hold(&self, host: &str) -> Result<(), FetchError> {
         let holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
         match holds.get(host) {
-            Some(until) if *until > Instant::now() => {
-                Err(FetchError::Held { host: host.to_string(), wait: *until - Instant::now() })
-            }
+            Some(until) if *until > Instant::now() => Err(FetchError::Held {
+                host: host.to_string(),
+                wait: *until - Instant::now(),
+            }),
             _ => Ok(()),
         }
     }
 
     fn hold(&self, host: &str, wait: Duration) {
         let until = Instant::now() + wait.min(MAX_RETRY_AFTER);
-        self.holds.lock().unwrap_or_else(|e| e.into_inner()).insert(host.to_string(), until);
+        self.holds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(host.to_string(), until);
     }
 
     async fn wait_turn(&self, host: &str) {
@@ -205,29 +221,48 @@ impl HttpClient {
             return Ok(Fetched::NotModified);
         }
         if status != 200 {
-            let retry_after = header(&resp, "retry-after").and_then(|v| parse_retry_after(&v, chrono::Utc::now()));
-            return Err(FetchError::Status { status, retry_after });
+            let retry_after = header(&resp, "retry-after")
+                .and_then(|v| parse_retry_after(&v, chrono::Utc::now()));
+            return Err(FetchError::Status {
+                status,
+                retry_after,
+            });
         }
-        if resp.content_length().is_some_and(|n| n > req.max_body) && header(&resp, "content-encoding").is_none() {
-            return Err(FetchError::TooLarge { limit: req.max_body });
+        if resp.content_length().is_some_and(|n| n > req.max_body)
+            && header(&resp, "content-encoding").is_none()
+        {
+            return Err(FetchError::TooLarge {
+                limit: req.max_body,
+            });
         }
-        let validators =
-            Validators { etag: header(&resp, "etag"), last_modified: header(&resp, "last-modified") };
+        let validators = Validators {
+            etag: header(&resp, "etag"),
+            last_modified: header(&resp, "last-modified"),
+        };
         let content_type = header(&resp, "content-type");
         let mut bytes = Vec::new();
         // Chunks arrive decompressed, so the cap holds against compression bombs too.
         while let Some(chunk) = resp.chunk().await.map_err(network)? {
             if bytes.len() as u64 + chunk.len() as u64 > req.max_body {
-                return Err(FetchError::TooLarge { limit: req.max_body });
+                return Err(FetchError::TooLarge {
+                    limit: req.max_body,
+                });
             }
             bytes.extend_from_slice(&chunk);
         }
-        Ok(Fetched::Body(Body { bytes, content_type, validators }))
+        Ok(Fetched::Body(Body {
+            bytes,
+            content_type,
+            validators,
+        }))
     }
 }
 
 fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
-    resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// The error and its causes on one line; reqwest's own message alone hides the reason.
@@ -257,7 +292,9 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
         Ok(secs) => Duration::from_secs(secs),
         Err(_) => {
             let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-            (at.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::ZERO)
+            (at.with_timezone(&chrono::Utc) - now)
+                .to_std()
+                .unwrap_or(Duration::ZERO)
         }
     };
     Some(wait.min(MAX_RETRY_AFTER))
@@ -270,17 +307,31 @@ mod tests {
 
     #[test]
     fn retry_after_in_seconds_or_as_a_date() {
-        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after("Sun, 22 Nov 2026 10:05:00 GMT", now), Some(Duration::from_secs(300)));
-        assert_eq!(parse_retry_after("Sun, 22 Nov 2026 09:00:00 GMT", now), Some(Duration::ZERO));
+        let now = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 22, 10, 0, 0)
+            .unwrap();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 22 Nov 2026 10:05:00 GMT", now),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 22 Nov 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("99999999", now), Some(MAX_RETRY_AFTER));
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
     #[test]
     fn which_failures_are_transient() {
-        let st = |status| FetchError::Status { status, retry_after: None };
+        let st = |status| FetchError::Status {
+            status,
+            retry_after: None,
+        };
         assert!(st(500).is_transient());
         assert!(st(503).is_transient());
         assert!(st(429).is_transient());

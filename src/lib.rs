@@ -20,7 +20,6 @@ pub mod alert;
 pub mod api;
 pub mod backoff;
 pub mod brand;
-#[path = "/tmp/stubs/classify.rs"]
 pub mod classify;
 pub mod clock;
 pub mod config;
@@ -30,7 +29,6 @@ pub mod html;
 pub mod http;
 pub mod mention;
 pub mod notify;
-#[path = "/tmp/stubs/phrase.rs"]
 pub mod phrase;
 pub mod pipeline;
 pub mod poller;
@@ -38,7 +36,6 @@ pub mod sla;
 pub mod source;
 pub mod store;
 pub mod systemd;
-#[path = "/tmp/stubs/text.rs"]
 pub mod text;
 pub mod tls;
 

@@ -53,9 +53,11 @@ impl Pipeline {
         while let Some(batch) = rx.recv().await {
             let me = this.clone();
             let source = batch.source.clone();
-            let result = tokio::task::spawn_blocking(move || me.store_batch(batch.source, batch.polled, batch.now, batch.next_poll_at))
-                .await
-                .expect("pipeline task panicked");
+            let result = tokio::task::spawn_blocking(move || {
+                me.store_batch(batch.source, batch.polled, batch.now, batch.next_poll_at)
+            })
+            .await
+            .expect("pipeline task panicked");
             if let Ok(report) = &result {
                 if !report.cases.is_empty() {
                     this.case_opened.notify_one();
@@ -83,12 +85,26 @@ impl Pipeline {
             .mentions
             .into_iter()
             .map(|m| {
-                let matched = if unseen.contains(&m.key) { self.assess(&m, now) } else { vec![] };
-                Item { mention: m, matched }
+                let matched = if unseen.contains(&m.key) {
+                    self.assess(&m, now)
+                } else {
+                    vec![]
+                };
+                Item {
+                    mention: m,
+                    matched,
+                }
             })
             .collect();
         let forget_before = (!polled.not_modified).then(|| now - FORGET_AFTER);
-        self.store.ingest(Ingest { source, now, cursor: polled.cursor, next_poll_at, items, forget_before })
+        self.store.ingest(Ingest {
+            source,
+            now,
+            cursor: polled.cursor,
+            next_poll_at,
+            items,
+            forget_before,
+        })
     }
 
     /// Brand match, classification and case plan of one new mention.

@@ -86,7 +86,11 @@ impl Poller {
                 Err(e) => {
                     failures += 1;
                     let message = e.to_string();
-                    let backoff = crate::backoff::delay(failures - 1, self.spec.every, MAX_BACKOFF.max(self.spec.every));
+                    let backoff = crate::backoff::delay(
+                        failures - 1,
+                        self.spec.every,
+                        MAX_BACKOFF.max(self.spec.every),
+                    );
                     let wait = backoff.max(e.retry_after().unwrap_or_default());
                     if last_error.as_deref() != Some(&message) {
                         tracing::warn!(source = %self.spec.name, kind = self.spec.kind.name(), failures,
@@ -104,10 +108,21 @@ impl Poller {
     }
 
     /// Hands a poll to the pipeline and waits until it is stored; false if it was not.
-    async fn store_poll(&self, polled: crate::source::Polled, now: chrono::DateTime<chrono::Utc>, every: Duration) -> bool {
+    async fn store_poll(
+        &self,
+        polled: crate::source::Polled,
+        now: chrono::DateTime<chrono::Utc>,
+        every: Duration,
+    ) -> bool {
         let (done, stored) = oneshot::channel();
         let next_poll_at = now + chrono::Duration::from_std(every).unwrap_or_default();
-        let batch = Batch { source: self.spec.name.clone(), polled, now, next_poll_at, done };
+        let batch = Batch {
+            source: self.spec.name.clone(),
+            polled,
+            now,
+            next_poll_at,
+            done,
+        };
         if self.tx.send(batch).await.is_err() {
             return false;
         }
@@ -121,12 +136,20 @@ impl Poller {
         }
     }
 
-    async fn record_failure(&self, message: &str, now: chrono::DateTime<chrono::Utc>, wait: Duration) {
+    async fn record_failure(
+        &self,
+        message: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        wait: Duration,
+    ) {
         let (name, message) = (self.spec.name.clone(), message.to_string());
         let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
-        if let Err(e) = self.store.call(move |s| s.record_failure(&name, &message, next)).await {
+        if let Err(e) = self
+            .store
+            .call(move |s| s.record_failure(&name, &message, next))
+            .await
+        {
             tracing::error!(source = %self.spec.name, error = %e, "cannot record the failed poll");
         }
     }
 }
-

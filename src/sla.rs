@@ -45,7 +45,8 @@ pub struct PlannedTier {
 
 /// Plans a case for a post made at `posted_at`.
 pub fn plan(sla: &Sla, posted_at: DateTime<Utc>) -> CasePlan {
-    let at = |d: Duration| posted_at + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    let at =
+        |d: Duration| posted_at + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
     CasePlan {
         posted_at,
         deadline: at(sla.reply_within),
@@ -53,18 +54,31 @@ pub fn plan(sla: &Sla, posted_at: DateTime<Utc>) -> CasePlan {
             .tiers
             .iter()
             .enumerate()
-            .map(|(i, t)| PlannedTier { tier: i, event: t.event, due_at: at(t.after), notify: t.notify.clone() })
+            .map(|(i, t)| PlannedTier {
+                tier: i,
+                event: t.event,
+                due_at: at(t.after),
+                notify: t.notify.clone(),
+            })
             .collect(),
     }
 }
 
 /// Whether a post is recent enough to open a case when first seen (old backlog pages nobody).
 pub fn is_fresh(sla: &Sla, posted_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-    (now - posted_at).to_std().map_or(true, |age| age <= sla.max_age)
+    (now - posted_at)
+        .to_std()
+        .map_or(true, |age| age <= sla.max_age)
 }
 
 /// Runs the timer until `stop`. `wake` is notified when a case opens; `queued` is bumped when alerts are queued.
-pub async fn run(store: Store, clock: Arc<dyn Clock>, wake: Arc<Notify>, queued: watch::Sender<u64>, stop: CancellationToken) {
+pub async fn run(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
+    queued: watch::Sender<u64>,
+    stop: CancellationToken,
+) {
     loop {
         let now = clock.now();
         match store.call(move |s| s.fire_due_tiers(now, 500)).await {
@@ -79,7 +93,12 @@ pub async fn run(store: Store, clock: Arc<dyn Clock>, wake: Arc<Notify>, queued:
             Err(e) => tracing::error!(error = %e, "cannot fire due tiers; retrying"),
         }
         let next = store.call(|s| s.next_tier_due()).await.ok().flatten();
-        let sleep = next.map_or(RECHECK, |t| (t - clock.now()).to_std().unwrap_or(Duration::ZERO).min(RECHECK));
+        let sleep = next.map_or(RECHECK, |t| {
+            (t - clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(RECHECK)
+        });
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = wake.notified() => {}
@@ -104,7 +123,11 @@ mod tests {
         Sla {
             reply_within: m(60),
             max_age: m(24 * 60),
-            tiers: vec![tier(m(0), &["support"]), tier(m(45), &["support", "lead"]), tier(m(60), &["lead"])],
+            tiers: vec![
+                tier(m(0), &["support"]),
+                tier(m(45), &["support", "lead"]),
+                tier(m(60), &["lead"]),
+            ],
         }
     }
 
@@ -112,11 +135,22 @@ mod tests {
     fn plan_counts_from_the_posts_time() {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
         let p = plan(&sla(), t0);
-        assert_eq!(p.deadline, Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap());
-        let got: Vec<_> = p.tiers.iter().map(|t| (t.event, t.due_at.format("%H:%M").to_string())).collect();
+        assert_eq!(
+            p.deadline,
+            Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+        );
+        let got: Vec<_> = p
+            .tiers
+            .iter()
+            .map(|t| (t.event, t.due_at.format("%H:%M").to_string()))
+            .collect();
         assert_eq!(
             got,
-            vec![(Event::Opened, "09:00".into()), (Event::Warning, "09:45".into()), (Event::Breached, "10:00".into())]
+            vec![
+                (Event::Opened, "09:00".into()),
+                (Event::Warning, "09:45".into()),
+                (Event::Breached, "10:00".into())
+            ]
         );
     }
 

@@ -35,7 +35,9 @@ pub fn stopping() {
 /// Pings the watchdog at a third of its interval, but only while the store answers: a wedged database then means
 /// systemd restarts us.
 pub async fn watchdog(store: Store, stop: CancellationToken) {
-    let Some(interval) = sd_notify::watchdog_enabled() else { return };
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
     let every = (interval / 3).max(Duration::from_millis(50));
     loop {
         if store.call(|s| s.ping()).await.is_ok() {

@@ -30,12 +30,22 @@ fn complaint_is_opened_warned_and_breached_on_time_by_email_and_webhook() {
     let posted = now_s();
     // The post's time as an Instant: deadlines count from it, not from when we fetched it.
     let posted_instant = Instant::now() - (chrono::Utc::now() - posted).to_std().unwrap();
-    feeds.set("/feed.xml", Reply::feed_xml(rss(&[complaint("c1", Some(posted)), praise("p1")])));
+    feeds.set(
+        "/feed.xml",
+        Reply::feed_xml(rss(&[complaint("c1", Some(posted)), praise("p1")])),
+    );
     let config = write_config(
         dir.path(),
         &[
             feed_source("press", &feeds.url("/feed.xml"), "1s"),
-            sla("4s", &[("0s", &["support"]), ("2s", &["support", "lead"]), ("4s", &["lead"])]),
+            sla(
+                "4s",
+                &[
+                    ("0s", &["support"]),
+                    ("2s", &["support", "lead"]),
+                    ("4s", &["lead"]),
+                ],
+            ),
             email_notifier("support", smtp.port()),
             webhook_notifier("lead", &hook.url(), true),
             FAST_DELIVERY.to_string(),
@@ -50,32 +60,58 @@ fn complaint_is_opened_warned_and_breached_on_time_by_email_and_webhook() {
     assert_eq!(hooks.len(), 2, "lead gets warning + breach");
 
     // Email: subject names brand, event and source; a text and an HTML part carrying the facts.
-    assert!(mails[0].subject().contains("Northwind") && mails[0].subject().contains("new complaint"), "{}", mails[0].subject());
-    assert!(mails[0].subject().contains("press"), "{}", mails[0].subject());
-    assert!(mails[1].subject().contains("deadline approaching"), "{}", mails[1].subject());
+    assert!(
+        mails[0].subject().contains("Northwind") && mails[0].subject().contains("new complaint"),
+        "{}",
+        mails[0].subject()
+    );
+    assert!(
+        mails[0].subject().contains("press"),
+        "{}",
+        mails[0].subject()
+    );
+    assert!(
+        mails[1].subject().contains("deadline approaching"),
+        "{}",
+        mails[1].subject()
+    );
     assert!(mails[0].has_html_part());
     let text = mails[0].text_body();
-    assert!(text.contains("where is my refund") && text.contains("maya_k"), "{text}");
+    assert!(
+        text.contains("where is my refund") && text.contains("maya_k"),
+        "{text}"
+    );
 
     // Webhook: signed per Standard Webhooks, the documented JSON, a stable id.
-    let events: Vec<&str> = hooks.iter().map(|d| d.body["event"].as_str().unwrap()).collect();
+    let events: Vec<&str> = hooks
+        .iter()
+        .map(|d| d.body["event"].as_str().unwrap())
+        .collect();
     assert_eq!(events, ["sla.warning", "sla.breached"]);
     for d in &hooks {
         assert_eq!(d.signature_ok, Some(true), "bad signature: {:?}", d.headers);
         let b = &d.body;
-        let id = d.headers.iter().find(|(k, _)| k == "webhook-id").map(|(_, v)| v.clone());
+        let id = d
+            .headers
+            .iter()
+            .find(|(k, _)| k == "webhook-id")
+            .map(|(_, v)| v.clone());
         assert_eq!(b["id"].as_str(), id.as_deref());
         assert_eq!(b["brand"], "Northwind");
         assert_eq!(b["source"], "press");
         assert_eq!(b["mention"]["id"], "c1");
         assert_eq!(b["mention"]["author"], "maya_k");
         assert_eq!(b["mention"]["url"], "https://reviews.example/c1");
-        assert_eq!(b["mention"]["published_at"], posted.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+        assert_eq!(
+            b["mention"]["published_at"],
+            posted.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        );
         assert_eq!(b["verdict"]["complaint"], true);
         assert_eq!(b["verdict"]["sentiment"], "negative");
         assert!(b["verdict"]["score"].as_f64().unwrap() < 0.0);
         assert!(!b["verdict"]["rules"].as_array().unwrap().is_empty());
-        let deadline = chrono::DateTime::parse_from_rfc3339(b["deadline"].as_str().unwrap()).unwrap();
+        let deadline =
+            chrono::DateTime::parse_from_rfc3339(b["deadline"].as_str().unwrap()).unwrap();
         assert_eq!(deadline, posted + chrono::Duration::seconds(4));
         assert!(b["case_id"].as_i64().unwrap() >= 1);
     }
@@ -83,8 +119,14 @@ fn complaint_is_opened_warned_and_breached_on_time_by_email_and_webhook() {
     // Timeline, counted from the post's own time: warning at +2s, breach at +4s (±1.5s for a busy CI).
     let warn_at = offset(hooks[0].at, posted, posted_instant);
     let breach_at = offset(hooks[1].at, posted, posted_instant);
-    assert!((2.0..3.5).contains(&warn_at), "warning arrived at +{warn_at:.2}s");
-    assert!((4.0..5.5).contains(&breach_at), "breach arrived at +{breach_at:.2}s");
+    assert!(
+        (2.0..3.5).contains(&warn_at),
+        "warning arrived at +{warn_at:.2}s"
+    );
+    assert!(
+        (4.0..5.5).contains(&breach_at),
+        "breach arrived at +{breach_at:.2}s"
+    );
 
     // The praise opened nothing, and nothing arrives twice.
     std::thread::sleep(Duration::from_secs(2));
@@ -98,12 +140,22 @@ fn ack_from_the_cli_closes_the_case_and_cancels_pending_tiers() {
     let dir = tempfile::tempdir().unwrap();
     let feeds = FeedServer::start();
     let hook = WebhookReceiver::start(None);
-    feeds.set("/feed.xml", Reply::feed_xml(rss(&[complaint("c1", Some(now_s()))])));
+    feeds.set(
+        "/feed.xml",
+        Reply::feed_xml(rss(&[complaint("c1", Some(now_s()))])),
+    );
     let config = write_config(
         dir.path(),
         &[
             feed_source("press", &feeds.url("/feed.xml"), "1s"),
-            sla("8s", &[("0s", &["support"]), ("4s", &["support", "lead"]), ("8s", &["lead"])]),
+            sla(
+                "8s",
+                &[
+                    ("0s", &["support"]),
+                    ("4s", &["support", "lead"]),
+                    ("8s", &["lead"]),
+                ],
+            ),
             webhook_notifier("support", &format!("{}?team=support", hook.url()), false),
             file_notifier("lead", "lead.jsonl"),
             FAST_DELIVERY.to_string(),
@@ -119,7 +171,19 @@ fn ack_from_the_cli_closes_the_case_and_cancels_pending_tiers() {
     assert_eq!(listed[0]["state"], "open");
     assert_eq!(listed[0]["next_event"], "sla.warning");
 
-    let (code, out, err) = earshot(dir.path(), &["ack", &case_id, "--note", "called her back", "--config", &config], &[], None);
+    let (code, out, err) = earshot(
+        dir.path(),
+        &[
+            "ack",
+            &case_id,
+            "--note",
+            "called her back",
+            "--config",
+            &config,
+        ],
+        &[],
+        None,
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("closed") && out.contains("support"), "{out}");
 
@@ -133,7 +197,12 @@ fn ack_from_the_cli_closes_the_case_and_cancels_pending_tiers() {
     assert_eq!(hook.deliveries().len(), 2);
     assert!(read_jsonl(&dir.path().join("lead.jsonl")).is_empty());
     assert_eq!(cases(dir.path(), &config)[0]["state"], "closed");
-    let (code, _, err) = earshot(dir.path(), &["ack", &case_id, "--config", &config], &[], None);
+    let (code, _, err) = earshot(
+        dir.path(),
+        &["ack", &case_id, "--config", &config],
+        &[],
+        None,
+    );
     assert_eq!(code, 1);
     assert!(err.contains("already closed"), "{err}");
 }

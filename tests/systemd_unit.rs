@@ -4,9 +4,17 @@ use std::process::Command;
 
 fn unit_with_binary(dir: &std::path::Path) -> std::path::PathBuf {
     // verify insists that ExecStart's binary exists: point it at the one cargo built.
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/earshot.service")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/earshot.service"
+    ))
+    .unwrap();
     let path = dir.join("earshot.service");
-    std::fs::write(&path, text.replace("/usr/local/bin/earshot", env!("CARGO_BIN_EXE_earshot"))).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("/usr/local/bin/earshot", env!("CARGO_BIN_EXE_earshot")),
+    )
+    .unwrap();
     path
 }
 
@@ -15,7 +23,14 @@ fn analyze(args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .expect("systemd-analyze is needed for this test (Debian package `systemd`)");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 #[test]
@@ -24,14 +39,22 @@ fn unit_verifies() {
     let unit = unit_with_binary(dir.path());
     let (ok, out) = analyze(&["verify", "--man=no", unit.to_str().unwrap()]);
     assert!(ok, "{out}");
-    assert!(!out.contains("Unknown key") && !out.contains("ignoring"), "{out}");
+    assert!(
+        !out.contains("Unknown key") && !out.contains("ignoring"),
+        "{out}"
+    );
 }
 
 #[test]
 fn unit_exposure_is_at_most_2_0() {
     let dir = tempfile::tempdir().unwrap();
     let unit = unit_with_binary(dir.path());
-    let (ok, out) = analyze(&["security", "--offline=true", "--threshold=20", unit.to_str().unwrap()]);
+    let (ok, out) = analyze(&[
+        "security",
+        "--offline=true",
+        "--threshold=20",
+        unit.to_str().unwrap(),
+    ]);
     assert!(ok, "exposure above 2.0:\n{out}");
     let score: f64 = out
         .lines()
@@ -45,8 +68,18 @@ fn unit_exposure_is_at_most_2_0() {
 
 #[test]
 fn unit_has_the_promised_settings() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/earshot.service")).unwrap();
-    for line in ["Type=notify", "StateDirectory=earshot", "RestartPreventExitStatus=78", "WatchdogSec=", "ExecReload="] {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/earshot.service"
+    ))
+    .unwrap();
+    for line in [
+        "Type=notify",
+        "StateDirectory=earshot",
+        "RestartPreventExitStatus=78",
+        "WatchdogSec=",
+        "ExecReload=",
+    ] {
         assert!(text.lines().any(|l| l.starts_with(line)), "missing {line}");
     }
 }

@@ -157,21 +157,26 @@ pub struct KindCtx<'a> {
 impl KindCtx<'_> {
     /// Records a problem at `key` under this entry.
     pub fn problem(&mut self, key: &str, message: impl Into<String>) {
-        self.problems.push(Problem::new(format!("{}.{key}", self.path), message));
+        self.problems
+            .push(Problem::new(format!("{}.{key}", self.path), message));
     }
 
     /// Reads kind-specific keys into `T`, reporting unknown keys and type errors.
     pub fn read<T: DeserializeOwned>(&mut self, kind: &str, options: &toml::Table) -> Option<T> {
         let mut unknown = Vec::new();
         let value = toml::Value::Table(options.clone());
-        let result: Result<T, _> = serde_ignored::deserialize(value, |p| unknown.push(p.to_string()));
+        let result: Result<T, _> =
+            serde_ignored::deserialize(value, |p| unknown.push(p.to_string()));
         for key in unknown {
             self.problem(&key, format!("unknown key `{key}` for kind \"{kind}\""));
         }
         match result {
             Ok(v) => Some(v),
             Err(e) => {
-                self.problems.push(Problem::new(self.path.clone(), format!("{kind}: {}", e.message())));
+                self.problems.push(Problem::new(
+                    self.path.clone(),
+                    format!("{kind}: {}", e.message()),
+                ));
                 None
             }
         }
@@ -180,7 +185,10 @@ impl KindCtx<'_> {
 
 /// Default User-Agent: names the program and version so a site's operator can tell what polls them.
 pub fn default_user_agent() -> String {
-    format!("earshot/{} (brand-mention monitor; polite polling, conditional GET)", env!("CARGO_PKG_VERSION"))
+    format!(
+        "earshot/{} (brand-mention monitor; polite polling, conditional GET)",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 /// Reads and validates a config file.
@@ -196,8 +204,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     let de = toml::de::Deserializer::parse(text).map_err(|e| syntax_error(file, text, &e))?;
     let raw: RawConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
         .map_err(|e| syntax_error(file, text, &e))?;
-    let mut problems: Vec<Problem> =
-        unknown.into_iter().map(|k| Problem::new(k.clone(), format!("unknown key `{}`", last_key(&k)))).collect();
+    let mut problems: Vec<Problem> = unknown
+        .into_iter()
+        .map(|k| Problem::new(k.clone(), format!("unknown key `{}`", last_key(&k))))
+        .collect();
     let mut warnings = Vec::new();
     let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let config = check(file, &base_dir, raw, &mut problems, &mut warnings);
@@ -209,7 +219,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     }
     let mut located: Vec<Located> = problems.into_iter().map(|p| locator.locate(p)).collect();
     located.sort_by_key(|l| (l.line == 0, l.line, l.column));
-    Err(ConfigError { file: file.to_path_buf(), problems: located })
+    Err(ConfigError {
+        file: file.to_path_buf(),
+        problems: located,
+    })
 }
 
 /// Reads only `daemon.state_dir` of a config: `earshot cases` and `ack` need the store, not the secrets, so they
@@ -218,9 +231,13 @@ pub fn load_state_dir(file: &Path) -> Result<PathBuf, ConfigError> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| ConfigError::whole_file(file, 0, 0, format!("cannot read the config: {e}")))?;
     let de = toml::de::Deserializer::parse(&text).map_err(|e| syntax_error(file, &text, &e))?;
-    let raw: RawConfig = serde::Deserialize::deserialize(de).map_err(|e| syntax_error(file, &text, &e))?;
+    let raw: RawConfig =
+        serde::Deserialize::deserialize(de).map_err(|e| syntax_error(file, &text, &e))?;
     let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok(values::resolve(&base_dir, raw.daemon.state_dir.as_deref().unwrap_or("state")))
+    Ok(values::resolve(
+        &base_dir,
+        raw.daemon.state_dir.as_deref().unwrap_or("state"),
+    ))
 }
 
 /// Reads only `[classify]` of a config (for `earshot classify`, which must work while, say, a secret is unset).
@@ -228,14 +245,18 @@ pub fn load_classify(file: &Path) -> Result<ClassifySettings, ConfigError> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| ConfigError::whole_file(file, 0, 0, format!("cannot read the config: {e}")))?;
     let de = toml::de::Deserializer::parse(&text).map_err(|e| syntax_error(file, &text, &e))?;
-    let raw: RawConfig = serde::Deserialize::deserialize(de).map_err(|e| syntax_error(file, &text, &e))?;
+    let raw: RawConfig =
+        serde::Deserialize::deserialize(de).map_err(|e| syntax_error(file, &text, &e))?;
     let mut problems = Vec::new();
     let settings = check_classify(&raw, &mut problems);
     if problems.is_empty() {
         return Ok(settings);
     }
     let locator = problems::Locator::new(&text);
-    Err(ConfigError { file: file.to_path_buf(), problems: problems.into_iter().map(|p| locator.locate(p)).collect() })
+    Err(ConfigError {
+        file: file.to_path_buf(),
+        problems: problems.into_iter().map(|p| locator.locate(p)).collect(),
+    })
 }
 
 fn last_key(path: &str) -> &str {
@@ -243,7 +264,10 @@ fn last_key(path: &str) -> &str {
 }
 
 fn syntax_error(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
-    let (line, column) = e.span().map(|s| problems::line_col(text, s.start)).unwrap_or((0, 0));
+    let (line, column) = e
+        .span()
+        .map(|s| problems::line_col(text, s.start))
+        .unwrap_or((0, 0));
     ConfigError::whole_file(file, line, column, e.message().trim().to_string())
 }
 
@@ -255,23 +279,34 @@ fn check(
     problems: &mut Vec<Problem>,
     warnings: &mut Vec<Problem>,
 ) -> Config {
-    let mut dur = |path: &str, v: &Option<String>, default: Duration, problems: &mut Vec<Problem>| match v {
-        None => default,
-        Some(t) => values::duration(t).unwrap_or_else(|e| {
-            problems.push(Problem::new(path, e));
-            default
-        }),
-    };
+    let mut dur =
+        |path: &str, v: &Option<String>, default: Duration, problems: &mut Vec<Problem>| match v {
+            None => default,
+            Some(t) => values::duration(t).unwrap_or_else(|e| {
+                problems.push(Problem::new(path, e));
+                default
+            }),
+        };
     let daemon = check_daemon(base_dir, &raw.daemon, problems, &mut dur);
     let brands = check_brands(&raw.brand, problems);
     let mut sources = Vec::new();
     for (i, s) in raw.source.iter().enumerate() {
         let path = format!("source[{i}]");
-        let every = dur(&format!("{path}.every"), &s.every, Duration::from_secs(300), problems);
+        let every = dur(
+            &format!("{path}.every"),
+            &s.every,
+            Duration::from_secs(300),
+            problems,
+        );
         if every < Duration::from_secs(1) {
             problems.push(Problem::new(format!("{path}.every"), "must be at least 1s"));
         }
-        let timeout = dur(&format!("{path}.timeout"), &s.timeout, Duration::from_secs(30), problems);
+        let timeout = dur(
+            &format!("{path}.timeout"),
+            &s.timeout,
+            Duration::from_secs(30),
+            problems,
+        );
         let max_body = match &s.max_body {
             None => daemon.max_body,
             Some(t) => values::size(t).unwrap_or_else(|e| {
@@ -284,48 +319,114 @@ fn check(
             problems.push(Problem::new(path.clone(), "missing `kind` (one of: feed)"));
             continue;
         };
-        let mut ctx = KindCtx { path: path.clone(), base_dir, problems };
+        let mut ctx = KindCtx {
+            path: path.clone(),
+            base_dir,
+            problems,
+        };
         if let Some(kind) = SourceKind::from_config(kind, &s.options, &mut ctx) {
-            sources.push(SourceSpec { name, every, timeout, max_body, kind });
+            sources.push(SourceSpec {
+                name,
+                every,
+                timeout,
+                max_body,
+                kind,
+            });
         }
     }
-    duplicates(raw.source.iter().map(|s| s.name.as_deref().unwrap_or("")), "source", problems);
+    duplicates(
+        raw.source.iter().map(|s| s.name.as_deref().unwrap_or("")),
+        "source",
+        problems,
+    );
     let mut notifiers = Vec::new();
     for (i, n) in raw.notify.iter().enumerate() {
         let path = format!("notify[{i}]");
         let name = required_name(&n.name, &path, problems);
         let Some(kind) = n.kind.as_deref() else {
-            problems.push(Problem::new(path.clone(), "missing `kind` (one of: email, webhook, file)"));
+            problems.push(Problem::new(
+                path.clone(),
+                "missing `kind` (one of: email, webhook, file)",
+            ));
             continue;
         };
-        let mut ctx = KindCtx { path: path.clone(), base_dir, problems };
+        let mut ctx = KindCtx {
+            path: path.clone(),
+            base_dir,
+            problems,
+        };
         if let Some(kind) = NotifierKind::from_config(kind, &n.options, &mut ctx) {
             notifiers.push(NotifierSpec { name, kind });
         }
     }
-    duplicates(raw.notify.iter().map(|n| n.name.as_deref().unwrap_or("")), "notify", problems);
+    duplicates(
+        raw.notify.iter().map(|n| n.name.as_deref().unwrap_or("")),
+        "notify",
+        problems,
+    );
     let sla = check_sla(&raw, &notifiers, &sources, problems, warnings, &mut dur);
     let classify = check_classify(&raw, problems);
     let delivery = Delivery {
-        retry_initial: dur("delivery.retry_initial", &raw.delivery.retry_initial, Duration::from_secs(2), problems),
-        retry_max: dur("delivery.retry_max", &raw.delivery.retry_max, Duration::from_secs(60), problems),
-        timeout: dur("delivery.timeout", &raw.delivery.timeout, Duration::from_secs(30), problems),
+        retry_initial: dur(
+            "delivery.retry_initial",
+            &raw.delivery.retry_initial,
+            Duration::from_secs(2),
+            problems,
+        ),
+        retry_max: dur(
+            "delivery.retry_max",
+            &raw.delivery.retry_max,
+            Duration::from_secs(60),
+            problems,
+        ),
+        timeout: dur(
+            "delivery.timeout",
+            &raw.delivery.timeout,
+            Duration::from_secs(30),
+            problems,
+        ),
     };
     if brands.is_empty() {
-        warnings.push(Problem::new("brand", "no [[brand]] is configured: every mention will be dropped"));
+        warnings.push(Problem::new(
+            "brand",
+            "no [[brand]] is configured: every mention will be dropped",
+        ));
     }
     if sources.is_empty() {
-        warnings.push(Problem::new("source", "no [[source]] is configured: nothing will be polled"));
+        warnings.push(Problem::new(
+            "source",
+            "no [[source]] is configured: nothing will be polled",
+        ));
     }
-    Config { file: file.to_path_buf(), daemon, brands, sources, sla, notifiers, classify, delivery, warnings: vec![] }
+    Config {
+        file: file.to_path_buf(),
+        daemon,
+        brands,
+        sources,
+        sla,
+        notifiers,
+        classify,
+        delivery,
+        warnings: vec![],
+    }
 }
 
 type DurFn<'a> = dyn FnMut(&str, &Option<String>, Duration, &mut Vec<Problem>) -> Duration + 'a;
 
-fn check_daemon(base_dir: &Path, d: &raw::RawDaemon, problems: &mut Vec<Problem>, dur: &mut DurFn<'_>) -> Daemon {
+fn check_daemon(
+    base_dir: &Path,
+    d: &raw::RawDaemon,
+    problems: &mut Vec<Problem>,
+    dur: &mut DurFn<'_>,
+) -> Daemon {
     let listen = d.listen.as_deref().and_then(|l| {
         l.parse::<SocketAddr>()
-            .map_err(|_| problems.push(Problem::new("daemon.listen", format!("{l:?} is not an address like \"127.0.0.1:8787\""))))
+            .map_err(|_| {
+                problems.push(Problem::new(
+                    "daemon.listen",
+                    format!("{l:?} is not an address like \"127.0.0.1:8787\""),
+                ))
+            })
             .ok()
     });
     let max_body = d.max_body.as_deref().map_or(10 << 20, |t| {
@@ -338,7 +439,12 @@ fn check_daemon(base_dir: &Path, d: &raw::RawDaemon, problems: &mut Vec<Problem>
         state_dir: values::resolve(base_dir, d.state_dir.as_deref().unwrap_or("state")),
         listen,
         user_agent: d.user_agent.clone().unwrap_or_else(default_user_agent),
-        per_host_interval: dur("daemon.per_host_interval", &d.per_host_interval, Duration::from_secs(1), problems),
+        per_host_interval: dur(
+            "daemon.per_host_interval",
+            &d.per_host_interval,
+            Duration::from_secs(1),
+            problems,
+        ),
         max_body,
     }
 }
@@ -349,18 +455,41 @@ fn check_brands(raw: &[raw::RawBrand], problems: &mut Vec<Problem>) -> Vec<Brand
         let path = format!("brand[{i}]");
         let name = required_name(&b.name, &path, problems);
         if b.terms.is_empty() {
-            problems.push(Problem::new(format!("{path}.terms"), "a brand needs at least one term"));
+            problems.push(Problem::new(
+                format!("{path}.terms"),
+                "a brand needs at least one term",
+            ));
         }
         for (j, t) in b.terms.iter().chain(&b.exclude).enumerate() {
             if crate::text::normalize(t).tokens.is_empty() {
-                let key = if j < b.terms.len() { format!("terms[{j}]") } else { format!("exclude[{}]", j - b.terms.len()) };
-                problems.push(Problem::new(format!("{path}.{key}"), format!("{t:?} has no word in it")));
+                let key = if j < b.terms.len() {
+                    format!("terms[{j}]")
+                } else {
+                    format!("exclude[{}]", j - b.terms.len())
+                };
+                problems.push(Problem::new(
+                    format!("{path}.{key}"),
+                    format!("{t:?} has no word in it"),
+                ));
             }
         }
-        let accounts = b.accounts.iter().map(|a| a.trim_start_matches('@').to_lowercase()).collect();
-        brands.push(BrandSpec { name, terms: b.terms.clone(), exclude: b.exclude.clone(), accounts });
+        let accounts = b
+            .accounts
+            .iter()
+            .map(|a| a.trim_start_matches('@').to_lowercase())
+            .collect();
+        brands.push(BrandSpec {
+            name,
+            terms: b.terms.clone(),
+            exclude: b.exclude.clone(),
+            accounts,
+        });
     }
-    duplicates(raw.iter().map(|b| b.name.as_deref().unwrap_or("")), "brand", problems);
+    duplicates(
+        raw.iter().map(|b| b.name.as_deref().unwrap_or("")),
+        "brand",
+        problems,
+    );
     brands
 }
 
@@ -372,8 +501,18 @@ fn check_sla(
     warnings: &mut Vec<Problem>,
     dur: &mut DurFn<'_>,
 ) -> Sla {
-    let reply_within = dur("sla.reply_within", &raw.sla.reply_within, Duration::from_secs(3600), problems);
-    let max_age = dur("sla.max_age", &raw.sla.max_age, Duration::from_secs(24 * 3600), problems);
+    let reply_within = dur(
+        "sla.reply_within",
+        &raw.sla.reply_within,
+        Duration::from_secs(3600),
+        problems,
+    );
+    let max_age = dur(
+        "sla.max_age",
+        &raw.sla.max_age,
+        Duration::from_secs(24 * 3600),
+        problems,
+    );
     if reply_within.is_zero() {
         problems.push(Problem::new("sla.reply_within", "must be longer than 0s"));
     }
@@ -381,27 +520,52 @@ fn check_sla(
     for (i, t) in raw.sla.tier.iter().enumerate() {
         let path = format!("sla.tier[{i}]");
         let Some(after_text) = &t.after else {
-            problems.push(Problem::new(path, "missing `after` (offset from the post's time, e.g. \"45m\")"));
+            problems.push(Problem::new(
+                path,
+                "missing `after` (offset from the post's time, e.g. \"45m\")",
+            ));
             continue;
         };
-        let after = dur(&format!("{path}.after"), &Some(after_text.clone()), Duration::ZERO, problems);
+        let after = dur(
+            &format!("{path}.after"),
+            &Some(after_text.clone()),
+            Duration::ZERO,
+            problems,
+        );
         if t.notify.is_empty() {
-            problems.push(Problem::new(format!("{path}.notify"), "a tier must notify at least one [[notify]] name"));
+            problems.push(Problem::new(
+                format!("{path}.notify"),
+                "a tier must notify at least one [[notify]] name",
+            ));
         }
         for (j, n) in t.notify.iter().enumerate() {
             if !notifiers.iter().any(|x| &x.name == n) {
                 let known: Vec<&str> = notifiers.iter().map(|x| x.name.as_str()).collect();
                 problems.push(Problem::new(
                     format!("{path}.notify[{j}]"),
-                    format!("unknown notifier {n:?} (known: {})", if known.is_empty() { "none".into() } else { known.join(", ") }),
+                    format!(
+                        "unknown notifier {n:?} (known: {})",
+                        if known.is_empty() {
+                            "none".into()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
                 ));
             }
         }
-        tiers.push(Tier { after, event: Event::for_offset(after, reply_within), notify: t.notify.clone() });
+        tiers.push(Tier {
+            after,
+            event: Event::for_offset(after, reply_within),
+            notify: t.notify.clone(),
+        });
     }
     tiers.sort_by_key(|t| t.after);
     if tiers.is_empty() && !sources.is_empty() {
-        warnings.push(Problem::new("sla.tier", "no [[sla.tier]]: complaints open cases but nobody is alerted"));
+        warnings.push(Problem::new(
+            "sla.tier",
+            "no [[sla.tier]]: complaints open cases but nobody is alerted",
+        ));
     }
     for (i, s) in sources.iter().enumerate() {
         if s.every >= reply_within {
@@ -412,20 +576,33 @@ fn check_sla(
             ));
         }
     }
-    Sla { reply_within, max_age, tiers }
+    Sla {
+        reply_within,
+        max_age,
+        tiers,
+    }
 }
 
 fn check_classify(raw: &RawConfig, problems: &mut Vec<Problem>) -> ClassifySettings {
     let complaint_at = raw.classify.complaint_at.unwrap_or(DEFAULT_COMPLAINT_AT);
     if !(-1.0..=0.0).contains(&complaint_at) {
-        problems.push(Problem::new("classify.complaint_at", "must be between -1.0 and 0.0"));
+        problems.push(Problem::new(
+            "classify.complaint_at",
+            "must be between -1.0 and 0.0",
+        ));
     }
     if let Err(rule_problems) = Classifier::new(&raw.classify.rule, complaint_at) {
         for p in rule_problems {
-            problems.push(Problem::new(format!("classify.rule[{}].{}", p.index, p.field), p.message));
+            problems.push(Problem::new(
+                format!("classify.rule[{}].{}", p.index, p.field),
+                p.message,
+            ));
         }
     }
-    ClassifySettings { complaint_at, rules: raw.classify.rule.clone() }
+    ClassifySettings {
+        complaint_at,
+        rules: raw.classify.rule.clone(),
+    }
 }
 
 fn required_name(name: &Option<String>, path: &str, problems: &mut Vec<Problem>) -> String {
@@ -438,7 +615,11 @@ fn required_name(name: &Option<String>, path: &str, problems: &mut Vec<Problem>)
     }
 }
 
-fn duplicates<'a>(names: impl Iterator<Item = &'a str>, section: &str, problems: &mut Vec<Problem>) {
+fn duplicates<'a>(
+    names: impl Iterator<Item = &'a str>,
+    section: &str,
+    problems: &mut Vec<Problem>,
+) {
     let mut seen = std::collections::HashMap::new();
     for (i, n) in names.enumerate() {
         if n.is_empty() {

@@ -18,7 +18,10 @@ pub struct Problem {
 impl Problem {
     /// A problem at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem { path: path.into(), message: message.into() }
+        Problem {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -45,11 +48,29 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        writeln!(f, "{}: {} problem{} in the config", self.file.display(), n, if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "{}: {} problem{} in the config",
+            self.file.display(),
+            n,
+            if n == 1 { "" } else { "s" }
+        )?;
         for p in &self.problems {
-            let path = if p.problem.path.is_empty() { String::new() } else { format!("{}: ", p.problem.path) };
+            let path = if p.problem.path.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", p.problem.path)
+            };
             if p.line > 0 {
-                writeln!(f, "{}:{}:{}: {}{}", self.file.display(), p.line, p.column, path, p.problem.message)?;
+                writeln!(
+                    f,
+                    "{}:{}:{}: {}{}",
+                    self.file.display(),
+                    p.line,
+                    p.column,
+                    path,
+                    p.problem.message
+                )?;
             } else {
                 writeln!(f, "{}: {}{}", self.file.display(), path, p.problem.message)?;
             }
@@ -60,10 +81,19 @@ impl fmt::Display for ConfigError {
 
 impl ConfigError {
     /// A config error that is about the file as a whole (unreadable, not TOML).
-    pub fn whole_file(file: &Path, line: usize, column: usize, message: impl Into<String>) -> ConfigError {
+    pub fn whole_file(
+        file: &Path,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) -> ConfigError {
         ConfigError {
             file: file.to_path_buf(),
-            problems: vec![Located { line, column, problem: Problem::new("", message) }],
+            problems: vec![Located {
+                line,
+                column,
+                problem: Problem::new("", message),
+            }],
         }
     }
 }
@@ -83,8 +113,15 @@ impl<'a> Locator<'a> {
 
     /// Places a problem at its key (or its nearest existing parent) in the text.
     pub fn locate(&self, problem: Problem) -> Located {
-        let (line, column) = self.span_start(&problem.path).map(|o| line_col(self.text, o)).unwrap_or((0, 0));
-        Located { line, column, problem }
+        let (line, column) = self
+            .span_start(&problem.path)
+            .map(|o| line_col(self.text, o))
+            .unwrap_or((0, 0));
+        Located {
+            line,
+            column,
+            problem,
+        }
     }
 
     fn span_start(&self, path: &str) -> Option<usize> {
@@ -100,13 +137,18 @@ impl<'a> Locator<'a> {
                         (_, Some(DeValue::Table(t))) => t,
                         _ => break,
                     };
-                    let Some((key, v)) = t.iter().find(|(key, _)| key.get_ref().as_ref() == k) else { break };
+                    let Some((key, v)) = t.iter().find(|(key, _)| key.get_ref().as_ref() == k)
+                    else {
+                        break;
+                    };
                     best = Some(key.span().start);
                     value = Some(v);
                     table = None;
                 }
                 Segment::Index(i) => {
-                    let Some(DeValue::Array(items)) = value.map(|v| v.get_ref()) else { break };
+                    let Some(DeValue::Array(items)) = value.map(|v| v.get_ref()) else {
+                        break;
+                    };
                     let Some(item) = items.get(i) else { break };
                     best = Some(item.span().start);
                     value = Some(item);
@@ -174,9 +216,16 @@ mod tests {
     fn display_names_file_line_and_key() {
         let err = ConfigError {
             file: PathBuf::from("c.toml"),
-            problems: vec![Located { line: 3, column: 7, problem: Problem::new("source[0].every", "bad duration") }],
+            problems: vec![Located {
+                line: 3,
+                column: 7,
+                problem: Problem::new("source[0].every", "bad duration"),
+            }],
         };
         let text = err.to_string();
-        assert!(text.contains("c.toml:3:7: source[0].every: bad duration"), "{text}");
+        assert!(
+            text.contains("c.toml:3:7: source[0].every: bad duration"),
+            "{text}"
+        );
     }
 }

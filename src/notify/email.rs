@@ -30,7 +30,10 @@ pub struct Email {
 
 impl std::fmt::Debug for Email {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Email").field("server", &self.server).field("to", &self.to.len()).finish_non_exhaustive()
+        f.debug_struct("Email")
+            .field("server", &self.server)
+            .field("to", &self.to.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -55,8 +58,16 @@ impl Email {
     /// Validates the `email` keys and builds the transport.
     pub fn from_config(options: &toml::Table, ctx: &mut KindCtx<'_>) -> Option<Email> {
         let o: Options = ctx.read("email", options)?;
-        let file = o.password_file.as_deref().map(|f| values::resolve(ctx.base_dir, f));
-        let password = match values::secret(o.password_env.as_deref(), file.as_deref(), "password", &ctx.path) {
+        let file = o
+            .password_file
+            .as_deref()
+            .map(|f| values::resolve(ctx.base_dir, f));
+        let password = match values::secret(
+            o.password_env.as_deref(),
+            file.as_deref(),
+            "password",
+            &ctx.path,
+        ) {
             Ok(p) => p,
             Err((path, msg)) => {
                 ctx.problems.push(crate::config::Problem::new(path, msg));
@@ -71,18 +82,32 @@ impl Email {
             ctx.problem("to", "missing `to` (a list of recipient addresses)");
         }
         let to: Vec<Mailbox> =
-            o.to.iter().enumerate().filter_map(|(i, a)| parse_mailbox(ctx, &format!("to[{i}]"), Some(a))).collect();
+            o.to.iter()
+                .enumerate()
+                .filter_map(|(i, a)| parse_mailbox(ctx, &format!("to[{i}]"), Some(a)))
+                .collect();
         let Some(smtp) = o.smtp else {
-            ctx.problem("smtp", "missing `smtp` (e.g. \"smtp://127.0.0.1:25\" or \"smtps://mail.example.com\")");
+            ctx.problem(
+                "smtp",
+                "missing `smtp` (e.g. \"smtp://127.0.0.1:25\" or \"smtps://mail.example.com\")",
+            );
             return None;
         };
-        let parsed = url::Url::parse(&smtp).ok().filter(|u| matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some());
+        let parsed = url::Url::parse(&smtp)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some());
         let Some(parsed) = parsed else {
-            ctx.problem("smtp", format!("{smtp:?} is not an smtp:// or smtps:// URL"));
+            ctx.problem(
+                "smtp",
+                format!("{smtp:?} is not an smtp:// or smtps:// URL"),
+            );
             return None;
         };
         if parsed.password().is_some() || !parsed.username().is_empty() {
-            ctx.problem("smtp", "put no credentials in the URL: use `username` and `password_env`");
+            ctx.problem(
+                "smtp",
+                "put no credentials in the URL: use `username` and `password_env`",
+            );
             return None;
         }
         crate::tls::install_crypto_provider();
@@ -97,8 +122,17 @@ impl Email {
         if let (Some(user), Some(pw)) = (o.username, password) {
             builder = builder.credentials(Credentials::new(user, pw.expose().to_string()));
         }
-        let server = format!("{}:{}", parsed.host_str().unwrap_or_default(), parsed.port().unwrap_or(0));
-        Some(Email { server, from: from?, to, transport: builder.build() })
+        let server = format!(
+            "{}:{}",
+            parsed.host_str().unwrap_or_default(),
+            parsed.port().unwrap_or(0)
+        );
+        Some(Email {
+            server,
+            from: from?,
+            to,
+            transport: builder.build(),
+        })
     }
 
     /// Server and recipients.
@@ -111,17 +145,33 @@ impl Email {
     pub async fn deliver(&self, row: &OutboxRow) -> Outcome {
         let alert: Alert = match serde_json::from_str(&row.payload) {
             Ok(a) => a,
-            Err(e) => return Outcome::Failed { reason: format!("stored alert is not readable: {e}") },
+            Err(e) => {
+                return Outcome::Failed {
+                    reason: format!("stored alert is not readable: {e}"),
+                };
+            }
         };
         let message = match self.message(&alert) {
             Ok(m) => m,
-            Err(e) => return Outcome::Failed { reason: format!("cannot build the message: {e}") },
+            Err(e) => {
+                return Outcome::Failed {
+                    reason: format!("cannot build the message: {e}"),
+                };
+            }
         };
         match tokio::time::timeout(SEND_DEADLINE, self.transport.send(message)).await {
-            Err(_) => Outcome::Retry { reason: format!("SMTP server did not finish within {SEND_DEADLINE:?}"), after: None },
+            Err(_) => Outcome::Retry {
+                reason: format!("SMTP server did not finish within {SEND_DEADLINE:?}"),
+                after: None,
+            },
             Ok(Ok(_)) => Outcome::Delivered,
-            Ok(Err(e)) if e.is_permanent() => Outcome::Failed { reason: format!("SMTP refused: {}", error_chain(&e)) },
-            Ok(Err(e)) => Outcome::Retry { reason: format!("SMTP: {}", error_chain(&e)), after: None },
+            Ok(Err(e)) if e.is_permanent() => Outcome::Failed {
+                reason: format!("SMTP refused: {}", error_chain(&e)),
+            },
+            Ok(Err(e)) => Outcome::Retry {
+                reason: format!("SMTP: {}", error_chain(&e)),
+                after: None,
+            },
         }
     }
 
@@ -133,7 +183,10 @@ impl Email {
         for to in &self.to {
             b = b.to(to.clone());
         }
-        b.multipart(MultiPart::alternative_plain_html(text_body(alert), html_body(alert)))
+        b.multipart(MultiPart::alternative_plain_html(
+            text_body(alert),
+            html_body(alert),
+        ))
     }
 }
 
@@ -158,15 +211,30 @@ fn facts(a: &Alert) -> Vec<(&'static str, String)> {
         ("Case", a.case_id.to_string()),
         ("Brand", a.brand.clone()),
         ("Source", a.source.clone()),
-        ("Author", a.mention.author.clone().unwrap_or_else(|| "(unknown)".into())),
+        (
+            "Author",
+            a.mention
+                .author
+                .clone()
+                .unwrap_or_else(|| "(unknown)".into()),
+        ),
         ("Posted", a.mention.published_at.to_rfc3339()),
         ("Deadline", a.deadline.to_rfc3339()),
-        ("Link", a.mention.url.clone().unwrap_or_else(|| "(none)".into())),
-        ("Sentiment", format!("{:?} ({:.2})", a.verdict.sentiment, a.verdict.score).to_lowercase()),
+        (
+            "Link",
+            a.mention.url.clone().unwrap_or_else(|| "(none)".into()),
+        ),
+        (
+            "Sentiment",
+            format!("{:?} ({:.2})", a.verdict.sentiment, a.verdict.score).to_lowercase(),
+        ),
         ("Rules", a.verdict.rules.join(", ")),
     ];
     if let Some(c) = &a.closure {
-        f.push(("Closed", format!("{} at {}", c.reason, c.closed_at.to_rfc3339())));
+        f.push((
+            "Closed",
+            format!("{} at {}", c.reason, c.closed_at.to_rfc3339()),
+        ));
         if let Some(n) = &c.note {
             f.push(("Note", n.clone()));
         }
@@ -179,13 +247,19 @@ fn text_body(a: &Alert) -> String {
     for (k, v) in facts(a) {
         s.push_str(&format!("{k:<10} {v}\n"));
     }
-    s.push_str(&format!("\n> {}\n\nAcknowledge with: earshot ack {}\n", a.mention.text.replace('\n', "\n> "), a.case_id));
+    s.push_str(&format!(
+        "\n> {}\n\nAcknowledge with: earshot ack {}\n",
+        a.mention.text.replace('\n', "\n> "),
+        a.case_id
+    ));
     s
 }
 
 fn html_body(a: &Alert) -> String {
-    let rows: String =
-        facts(a).into_iter().map(|(k, v)| format!("<tr><th align=\"left\">{k}</th><td>{}</td></tr>", esc(&v))).collect();
+    let rows: String = facts(a)
+        .into_iter()
+        .map(|(k, v)| format!("<tr><th align=\"left\">{k}</th><td>{}</td></tr>", esc(&v)))
+        .collect();
     format!(
         "<html><body><h2>{}</h2><blockquote>{}</blockquote><table>{rows}</table><p>Acknowledge with: <code>earshot ack {}</code></p></body></html>",
         esc(&a.subject()),
@@ -195,5 +269,8 @@ fn html_body(a: &Alert) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -27,10 +27,15 @@ impl FileSink {
     pub fn from_config(options: &toml::Table, ctx: &mut KindCtx<'_>) -> Option<FileSink> {
         let o: Options = ctx.read("file", options)?;
         let Some(path) = o.path.filter(|p| !p.trim().is_empty()) else {
-            ctx.problem("path", "missing `path` (the JSON-lines file to append alerts to)");
+            ctx.problem(
+                "path",
+                "missing `path` (the JSON-lines file to append alerts to)",
+            );
             return None;
         };
-        Some(FileSink { path: crate::config::values::resolve(ctx.base_dir, &path) })
+        Some(FileSink {
+            path: crate::config::values::resolve(ctx.base_dir, &path),
+        })
     }
 
     /// The file.
@@ -46,15 +51,24 @@ impl FileSink {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
             f.write_all(line.as_bytes())?;
             f.sync_data()
         })
         .await;
         match result {
             Ok(Ok(())) => Outcome::Delivered,
-            Ok(Err(e)) => Outcome::Retry { reason: format!("cannot append to {}: {e}", self.path.display()), after: None },
-            Err(e) => Outcome::Retry { reason: format!("file write task failed: {e}"), after: None },
+            Ok(Err(e)) => Outcome::Retry {
+                reason: format!("cannot append to {}: {e}", self.path.display()),
+                after: None,
+            },
+            Err(e) => Outcome::Retry {
+                reason: format!("file write task failed: {e}"),
+                after: None,
+            },
         }
     }
 }

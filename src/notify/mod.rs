@@ -45,13 +45,23 @@ pub enum Outcome {
 
 impl NotifierKind {
     /// Reads the kind-specific keys of a `[[notify]]`.
-    pub fn from_config(kind: &str, options: &toml::Table, ctx: &mut KindCtx<'_>) -> Option<NotifierKind> {
+    pub fn from_config(
+        kind: &str,
+        options: &toml::Table,
+        ctx: &mut KindCtx<'_>,
+    ) -> Option<NotifierKind> {
         match kind {
             "email" => email::Email::from_config(options, ctx).map(NotifierKind::Email),
             "webhook" => webhook::Webhook::from_config(options, ctx).map(NotifierKind::Webhook),
             "file" => file::FileSink::from_config(options, ctx).map(NotifierKind::File),
             other => {
-                ctx.problem("kind", format!("unknown notifier kind {other:?} (known: {})", KINDS.join(", ")));
+                ctx.problem(
+                    "kind",
+                    format!(
+                        "unknown notifier kind {other:?} (known: {})",
+                        KINDS.join(", ")
+                    ),
+                );
                 None
             }
         }

@@ -45,8 +45,16 @@ impl Webhook {
     /// Validates the `webhook` keys.
     pub fn from_config(options: &toml::Table, ctx: &mut KindCtx<'_>) -> Option<Webhook> {
         let o: Options = ctx.read("webhook", options)?;
-        let file = o.secret_file.as_deref().map(|f| values::resolve(ctx.base_dir, f));
-        let secret = match values::secret(o.secret_env.as_deref(), file.as_deref(), "secret", &ctx.path) {
+        let file = o
+            .secret_file
+            .as_deref()
+            .map(|f| values::resolve(ctx.base_dir, f));
+        let secret = match values::secret(
+            o.secret_env.as_deref(),
+            file.as_deref(),
+            "secret",
+            &ctx.path,
+        ) {
             Ok(s) => s,
             Err((path, msg)) => {
                 ctx.problems.push(crate::config::Problem::new(path, msg));
@@ -55,7 +63,14 @@ impl Webhook {
         };
         let key = match secret.map(|s| decode_secret(s.expose()).map(SigningKey)) {
             Some(Err(msg)) => {
-                ctx.problem(if o.secret_env.is_some() { "secret_env" } else { "secret_file" }, msg);
+                ctx.problem(
+                    if o.secret_env.is_some() {
+                        "secret_env"
+                    } else {
+                        "secret_file"
+                    },
+                    msg,
+                );
                 None
             }
             Some(Ok(k)) => Some(k),
@@ -89,7 +104,10 @@ impl Webhook {
         if u.query().is_some() {
             u.set_query(Some("…"));
         }
-        format!("POST {u}{}", if self.key.is_some() { " (signed)" } else { "" })
+        format!(
+            "POST {u}{}",
+            if self.key.is_some() { " (signed)" } else { "" }
+        )
     }
 
     /// POSTs the alert once.
@@ -104,14 +122,22 @@ impl Webhook {
             .header("idempotency-key", &row.event_id)
             .body(row.payload.clone());
         if let Some(SigningKey(key)) = &self.key {
-            req = req.header("webhook-signature", sign(key, &row.event_id, timestamp, row.payload.as_bytes()));
+            req = req.header(
+                "webhook-signature",
+                sign(key, &row.event_id, timestamp, row.payload.as_bytes()),
+            );
         }
         match req.send().await {
             Ok(resp) => classify_status(
                 resp.status().as_u16(),
-                resp.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+                resp.headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()),
             ),
-            Err(e) => Outcome::Retry { reason: error_chain(&e.without_url()), after: None },
+            Err(e) => Outcome::Retry {
+                reason: error_chain(&e.without_url()),
+                after: None,
+            },
         }
     }
 }
@@ -125,8 +151,12 @@ pub fn classify_status(status: u16, retry_after: Option<&str>) -> Outcome {
             reason: format!("HTTP {status}"),
             after: retry_after.and_then(|v| parse_retry_after(v, chrono::Utc::now())),
         },
-        300..=399 => Outcome::Failed { reason: format!("HTTP {status}: redirects are not followed; configure the final URL") },
-        _ => Outcome::Failed { reason: format!("HTTP {status}: the receiver refused the alert") },
+        300..=399 => Outcome::Failed {
+            reason: format!("HTTP {status}: redirects are not followed; configure the final URL"),
+        },
+        _ => Outcome::Failed {
+            reason: format!("HTTP {status}: the receiver refused the alert"),
+        },
     }
 }
 
@@ -172,7 +202,9 @@ mod tests {
     fn status_classes() {
         assert_eq!(classify_status(204, None), Outcome::Delivered);
         assert!(matches!(classify_status(503, None), Outcome::Retry { .. }));
-        assert!(matches!(classify_status(429, Some("7")), Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(7)));
+        assert!(
+            matches!(classify_status(429, Some("7")), Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(7))
+        );
         assert!(matches!(classify_status(400, None), Outcome::Failed { .. }));
         assert!(matches!(classify_status(404, None), Outcome::Failed { .. }));
         assert!(matches!(classify_status(301, None), Outcome::Failed { .. }));

@@ -45,14 +45,24 @@ impl FeedSource {
             return None;
         };
         if let Some(path) = url.strip_prefix("file://") {
-            return Some(FeedSource { target: Target::File(crate::config::values::resolve(ctx.base_dir, path)) });
+            return Some(FeedSource {
+                target: Target::File(crate::config::values::resolve(ctx.base_dir, path)),
+            });
         }
         match url::Url::parse(&url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
-                Some(FeedSource { target: Target::Http(u) })
+                Some(FeedSource {
+                    target: Target::Http(u),
+                })
             }
             Ok(u) => {
-                ctx.problem("url", format!("unsupported scheme {:?} (use http, https or file)", u.scheme()));
+                ctx.problem(
+                    "url",
+                    format!(
+                        "unsupported scheme {:?} (use http, https or file)",
+                        u.scheme()
+                    ),
+                );
                 None
             }
             Err(e) => {
@@ -80,25 +90,54 @@ impl FeedSource {
     pub async fn poll(&self, ctx: &PollCtx<'_>) -> Result<Polled, SourceError> {
         let (bytes, content_type, validators) = match &self.target {
             Target::Http(url) => {
-                let get = Get { url, validators: &ctx.cursor.validators, timeout: ctx.timeout, max_body: ctx.max_body };
+                let get = Get {
+                    url,
+                    validators: &ctx.cursor.validators,
+                    timeout: ctx.timeout,
+                    max_body: ctx.max_body,
+                };
                 match ctx.http.get(get).await? {
                     Fetched::NotModified => {
-                        return Ok(Polled { mentions: vec![], cursor: ctx.cursor.clone(), not_modified: true });
+                        return Ok(Polled {
+                            mentions: vec![],
+                            cursor: ctx.cursor.clone(),
+                            not_modified: true,
+                        });
                     }
                     Fetched::Body(b) => (b.bytes, b.content_type, b.validators),
                 }
             }
-            Target::File(path) => (read_file(path, ctx.max_body).await?, None, Default::default()),
+            Target::File(path) => (
+                read_file(path, ctx.max_body).await?,
+                None,
+                Default::default(),
+            ),
         };
         let feed = parse(&bytes, content_type.as_deref())?;
-        let mentions = feed.entries.iter().map(|e| to_mention(e, &feed, ctx)).collect();
-        Ok(Polled { mentions, cursor: Cursor { validators, position: None }, not_modified: false })
+        let mentions = feed
+            .entries
+            .iter()
+            .map(|e| to_mention(e, &feed, ctx))
+            .collect();
+        Ok(Polled {
+            mentions,
+            cursor: Cursor {
+                validators,
+                position: None,
+            },
+            not_modified: false,
+        })
     }
 }
 
 async fn read_file(path: &std::path::Path, cap: u64) -> Result<Vec<u8>, FetchError> {
-    let err = |reason: String| FetchError::File { path: path.display().to_string(), reason };
-    let meta = tokio::fs::metadata(path).await.map_err(|e| err(e.to_string()))?;
+    let err = |reason: String| FetchError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| err(e.to_string()))?;
     if meta.len() > cap {
         return Err(FetchError::TooLarge { limit: cap });
     }
@@ -106,7 +145,10 @@ async fn read_file(path: &std::path::Path, cap: u64) -> Result<Vec<u8>, FetchErr
 }
 
 /// Parses a feed body, repairing what can be repaired safely.
-pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<feed_rs::model::Feed, SourceError> {
+pub fn parse(
+    bytes: &[u8],
+    content_type: Option<&str>,
+) -> Result<feed_rs::model::Feed, SourceError> {
     let body = to_utf8(bytes, content_type);
     if looks_like_html(&body) {
         return Err(SourceError::NotAFeed(
@@ -124,9 +166,9 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<feed_rs::model:
                 return Ok(feed);
             }
             Err(match first {
-                feed_rs::parser::ParseFeedError::ParseError(feed_rs::parser::ParseErrorKind::NoFeedRoot) => {
-                    SourceError::NotAFeed("no RSS, Atom or JSON Feed root element".into())
-                }
+                feed_rs::parser::ParseFeedError::ParseError(
+                    feed_rs::parser::ParseErrorKind::NoFeedRoot,
+                ) => SourceError::NotAFeed("no RSS, Atom or JSON Feed root element".into()),
                 other => SourceError::Parse(other.to_string()),
             })
         }
@@ -136,7 +178,9 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<feed_rs::model:
 fn parser() -> feed_rs::parser::Parser {
     // An empty id means "none given"; `stable_key` then hashes the content instead of feed-rs's random UUID.
     feed_rs::parser::Builder::new()
-        .id_generator(|links, _title, _uri| links.first().map(|l| l.href.clone()).unwrap_or_default())
+        .id_generator(|links, _title, _uri| {
+            links.first().map(|l| l.href.clone()).unwrap_or_default()
+        })
         .build()
 }
 
@@ -144,13 +188,22 @@ fn parser() -> feed_rs::parser::Parser {
 /// parser honours it). Fallback charset: the `Content-Type` one, else windows-1252 (what mislabelled Latin-1 feeds
 /// almost always are).
 fn to_utf8(bytes: &[u8], content_type: Option<&str>) -> Vec<u8> {
-    if std::str::from_utf8(bytes).is_ok() || declares_encoding(bytes) || bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+    if std::str::from_utf8(bytes).is_ok()
+        || declares_encoding(bytes)
+        || bytes.starts_with(&[0xFF, 0xFE])
+        || bytes.starts_with(&[0xFE, 0xFF])
+    {
         return bytes.to_vec();
     }
     let label = content_type
-        .and_then(|ct| ct.split(';').find_map(|p| p.trim().strip_prefix("charset=")))
+        .and_then(|ct| {
+            ct.split(';')
+                .find_map(|p| p.trim().strip_prefix("charset="))
+        })
         .map(|c| c.trim_matches('"'));
-    let encoding = label.and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes())).unwrap_or(encoding_rs::WINDOWS_1252);
+    let encoding = label
+        .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()))
+        .unwrap_or(encoding_rs::WINDOWS_1252);
     let (text, _, _) = encoding.decode(bytes);
     text.into_owned().into_bytes()
 }
@@ -158,7 +211,11 @@ fn to_utf8(bytes: &[u8], content_type: Option<&str>) -> Vec<u8> {
 fn declares_encoding(bytes: &[u8]) -> bool {
     let head = &bytes[..bytes.len().min(200)];
     let head = String::from_utf8_lossy(head);
-    head.trim_start().starts_with("<?xml") && head.split("?>").next().is_some_and(|decl| decl.contains("encoding="))
+    head.trim_start().starts_with("<?xml")
+        && head
+            .split("?>")
+            .next()
+            .is_some_and(|decl| decl.contains("encoding="))
 }
 
 fn looks_like_html(body: &[u8]) -> bool {
@@ -185,14 +242,27 @@ fn starts_reference(rest: &[u8]) -> bool {
     let Some(end) = end else { return false };
     let name = &rest[..end];
     match name.first() {
-        Some(b'#') => name.len() > 1 && name[1..].iter().all(|b| b.is_ascii_hexdigit() || *b == b'x'),
+        Some(b'#') => {
+            name.len() > 1
+                && name[1..]
+                    .iter()
+                    .all(|b| b.is_ascii_hexdigit() || *b == b'x')
+        }
         Some(c) if c.is_ascii_alphabetic() => name.iter().all(|b| b.is_ascii_alphanumeric()),
         _ => false,
     }
 }
 
-fn to_mention(e: &feed_rs::model::Entry, feed: &feed_rs::model::Feed, ctx: &PollCtx<'_>) -> Mention {
-    let title = e.title.as_ref().map(|t| crate::html::to_text(&t.content)).unwrap_or_default();
+fn to_mention(
+    e: &feed_rs::model::Entry,
+    feed: &feed_rs::model::Feed,
+    ctx: &PollCtx<'_>,
+) -> Mention {
+    let title = e
+        .title
+        .as_ref()
+        .map(|t| crate::html::to_text(&t.content))
+        .unwrap_or_default();
     let body = e
         .content
         .as_ref()
@@ -208,7 +278,11 @@ fn to_mention(e: &feed_rs::model::Entry, feed: &feed_rs::model::Feed, ctx: &Poll
         format!("{title}\n{body}")
     };
     truncate(&mut text, MAX_TEXT_BYTES);
-    let key = if e.id.is_empty() { stable_key(&text) } else { e.id.clone() };
+    let key = if e.id.is_empty() {
+        stable_key(&text)
+    } else {
+        e.id.clone()
+    };
     Mention {
         source: ctx.name.to_string(),
         key,
@@ -233,7 +307,10 @@ fn author_name(p: &feed_rs::model::Person) -> Option<String> {
 
 fn stable_key(text: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
-    let hex: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("sha256:{hex}")
 }
 

@@ -84,11 +84,21 @@ impl SourceError {
 
 impl SourceKind {
     /// Reads the kind-specific keys of a `[[source]]`.
-    pub fn from_config(kind: &str, options: &toml::Table, ctx: &mut KindCtx<'_>) -> Option<SourceKind> {
+    pub fn from_config(
+        kind: &str,
+        options: &toml::Table,
+        ctx: &mut KindCtx<'_>,
+    ) -> Option<SourceKind> {
         match kind {
             "feed" => feed::FeedSource::from_config(options, ctx).map(SourceKind::Feed),
             other => {
-                ctx.problem("kind", format!("unknown source kind {other:?} (known: {})", KINDS.join(", ")));
+                ctx.problem(
+                    "kind",
+                    format!(
+                        "unknown source kind {other:?} (known: {})",
+                        KINDS.join(", ")
+                    ),
+                );
                 None
             }
         }

@@ -93,7 +93,11 @@ impl Store {
 
     /// Fires every tier due by `now` (at most `limit`), each in one transaction with its outbox rows. Returns what
     /// fired. A tier fires once: its state changes in the same transaction that queues its alerts.
-    pub fn fire_due_tiers(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(i64, Event)>, StoreError> {
+    pub fn fire_due_tiers(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(i64, Event)>, StoreError> {
         let mut conn = self.lock();
         let tx = write_tx(&mut conn)?;
         let due: Vec<(i64, i64, String, i64, String)> = {
@@ -103,10 +107,12 @@ impl Store {
                      WHERE t.state = 'pending' AND c.state = 'open' AND t.due_at <= ?1 ORDER BY t.due_at, t.case_id, t.tier LIMIT ?2",
                 )
                 .ctx("preparing due tiers")?;
-            stmt.query_map(params![ms(now), limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-                .ctx("reading due tiers")?
-                .collect::<Result<_, _>>()
-                .ctx("reading due tiers")?
+            stmt.query_map(params![ms(now), limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .ctx("reading due tiers")?
+            .collect::<Result<_, _>>()
+            .ctx("reading due tiers")?
         };
         let mut fired = Vec::new();
         for (case_id, tier, event, due_at, notify) in due {
@@ -138,9 +144,11 @@ impl Store {
         let mut conn = self.lock();
         let tx = write_tx(&mut conn)?;
         let row: Option<(String, Option<i64>, Option<String>, i64)> = tx
-            .query_row("SELECT state, closed_at, close_reason, posted_at FROM cases WHERE id = ?1", [case_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
+            .query_row(
+                "SELECT state, closed_at, close_reason, posted_at FROM cases WHERE id = ?1",
+                [case_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .optional()
             .ctx("reading the case")?;
         let Some((state, closed_at, close_reason, posted_at)) = row else {
@@ -172,7 +180,11 @@ impl Store {
         let alert = build_alert(&tx, case_id, Event::Closed, &event_id, now, Some(closure))?;
         enqueue(&tx, &alert, &notified, now)?;
         tx.commit().ctx("committing the close")?;
-        Ok(Closed { case_id, notified, cancelled })
+        Ok(Closed {
+            case_id,
+            notified,
+            cancelled,
+        })
     }
 
     /// Cases, newest first; only open ones when `open_only`.
@@ -217,10 +229,15 @@ impl Store {
 
 fn alerted_notifiers(tx: &Transaction<'_>, case_id: i64) -> Result<Vec<String>, StoreError> {
     let mut stmt = tx
-        .prepare_cached("SELECT notify FROM case_tiers WHERE case_id = ?1 AND state = 'fired' ORDER BY tier")
+        .prepare_cached(
+            "SELECT notify FROM case_tiers WHERE case_id = ?1 AND state = 'fired' ORDER BY tier",
+        )
         .ctx("preparing fired tiers")?;
-    let lists: Vec<String> =
-        stmt.query_map([case_id], |r| r.get(0)).ctx("reading fired tiers")?.collect::<Result<_, _>>().ctx("reading fired tiers")?;
+    let lists: Vec<String> = stmt
+        .query_map([case_id], |r| r.get(0))
+        .ctx("reading fired tiers")?
+        .collect::<Result<_, _>>()
+        .ctx("reading fired tiers")?;
     let mut names: Vec<String> = Vec::new();
     for list in lists {
         for n in serde_json::from_str::<Vec<String>>(&list).unwrap_or_default() {
@@ -288,7 +305,12 @@ fn build_alert(
 }
 
 /// Queues one outbox row per notifier; a row that exists already (same event, same notifier) is left alone.
-fn enqueue(tx: &Transaction<'_>, alert: &Alert, notifiers: &[String], now: DateTime<Utc>) -> Result<(), StoreError> {
+fn enqueue(
+    tx: &Transaction<'_>,
+    alert: &Alert,
+    notifiers: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let payload = serde_json::to_string(alert).expect("alert serialises");
     for n in notifiers {
         tx.execute(

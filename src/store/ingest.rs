@@ -60,10 +60,17 @@ impl Store {
     /// The keys among `keys` that this source has never offered before.
     pub fn unseen(&self, source: &str, keys: &[&str]) -> Result<HashSet<String>, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached("SELECT 1 FROM seen WHERE source = ?1 AND item_key = ?2").ctx("preparing seen")?;
+        let mut stmt = conn
+            .prepare_cached("SELECT 1 FROM seen WHERE source = ?1 AND item_key = ?2")
+            .ctx("preparing seen")?;
         let mut out = HashSet::new();
         for k in keys {
-            if stmt.query_row(params![source, k], |_| Ok(())).optional().ctx("reading seen")?.is_none() {
+            if stmt
+                .query_row(params![source, k], |_| Ok(()))
+                .optional()
+                .ctx("reading seen")?
+                .is_none()
+            {
                 out.insert((*k).to_string());
             }
         }
@@ -79,14 +86,13 @@ impl Store {
         // A feed may list one item twice; it is new once.
         let mut handled = HashSet::new();
         for item in &batch.items {
-            tx
-                .prepare_cached(
-                    "INSERT INTO seen (source, item_key, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
+            tx.prepare_cached(
+                "INSERT INTO seen (source, item_key, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
                      ON CONFLICT(source, item_key) DO UPDATE SET last_seen = ?3",
-                )
-                .ctx("preparing seen insert")?
-                .execute(params![batch.source, item.mention.key, now])
-                .ctx("recording seen item")?;
+            )
+            .ctx("preparing seen insert")?
+            .execute(params![batch.source, item.mention.key, now])
+            .ctx("recording seen item")?;
             let is_new = first_seen_now(&tx, &batch.source, &item.mention.key, now)?;
             if !is_new || !handled.insert(item.mention.key.as_str()) {
                 continue;
@@ -96,13 +102,18 @@ impl Store {
                 let mention_id = insert_mention(&tx, &item.mention, m)?;
                 report.mentions += 1;
                 if let Some(plan) = &m.case {
-                    report.cases.push(open_case(&tx, mention_id, &m.brand, now, plan)?);
+                    report
+                        .cases
+                        .push(open_case(&tx, mention_id, &m.brand, now, plan)?);
                 }
             }
         }
         if let Some(before) = batch.forget_before {
-            tx.execute("DELETE FROM seen WHERE source = ?1 AND last_seen < ?2", params![batch.source, ms(before)])
-                .ctx("pruning seen items")?;
+            tx.execute(
+                "DELETE FROM seen WHERE source = ?1 AND last_seen < ?2",
+                params![batch.source, ms(before)],
+            )
+            .ctx("pruning seen items")?;
         }
         tx.execute(
             "INSERT INTO source_state (name, etag, last_modified, position, failures, last_error, last_ok_at, next_poll_at)
@@ -125,14 +136,25 @@ impl Store {
 }
 
 /// The upsert reports one change either way; the item is new when its first sighting is this poll.
-fn first_seen_now(tx: &rusqlite::Transaction<'_>, source: &str, key: &str, now: i64) -> Result<bool, StoreError> {
-    tx.query_row("SELECT first_seen = ?3 FROM seen WHERE source = ?1 AND item_key = ?2", params![source, key, now], |r| {
-        r.get(0)
-    })
+fn first_seen_now(
+    tx: &rusqlite::Transaction<'_>,
+    source: &str,
+    key: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    tx.query_row(
+        "SELECT first_seen = ?3 FROM seen WHERE source = ?1 AND item_key = ?2",
+        params![source, key, now],
+        |r| r.get(0),
+    )
     .ctx("reading seen item")
 }
 
-fn insert_mention(tx: &rusqlite::Transaction<'_>, m: &Mention, matched: &Matched) -> Result<i64, StoreError> {
+fn insert_mention(
+    tx: &rusqlite::Transaction<'_>,
+    m: &Mention,
+    matched: &Matched,
+) -> Result<i64, StoreError> {
     let verdict = serde_json::to_string(&matched.verdict).expect("verdict serialises");
     tx.query_row(
         "INSERT INTO mentions (source, item_key, url, author, text, published_at, fetched_at, lang, brand, verdict)

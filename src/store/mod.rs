@@ -46,7 +46,9 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// The file was written by a newer earshot.
-    #[error("{path} has schema version {found}, newer than this earshot understands ({SCHEMA_VERSION}); upgrade earshot")]
+    #[error(
+        "{path} has schema version {found}, newer than this earshot understands ({SCHEMA_VERSION}); upgrade earshot"
+    )]
     TooNew {
         /// The database file.
         path: PathBuf,
@@ -88,18 +90,31 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) `earshot.db` in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(state_dir)
-            .map_err(|source| StoreError::Dir { path: state_dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::Dir {
+            path: state_dir.to_path_buf(),
+            source,
+        })?;
         let path = state_dir.join("earshot.db");
         let mut conn = Connection::open(&path).ctx("opening the database")?;
-        conn.busy_timeout(Duration::from_secs(10)).ctx("setting busy timeout")?;
-        conn.pragma_update(None, "journal_mode", "WAL").ctx("enabling WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL").ctx("setting synchronous")?;
-        conn.pragma_update(None, "foreign_keys", "ON").ctx("enabling foreign keys")?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .ctx("setting busy timeout")?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .ctx("enabling WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .ctx("setting synchronous")?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .ctx("enabling foreign keys")?;
         migrate(&mut conn, &path)?;
-        let instance: String =
-            conn.query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| r.get(0)).ctx("reading instance id")?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), path, instance: instance.into() })
+        let instance: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
+                r.get(0)
+            })
+            .ctx("reading instance id")?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+            instance: instance.into(),
+        })
     }
 
     /// The database file.
@@ -115,12 +130,16 @@ impl Store {
     /// Runs a store call off the async threads (SQLite may wait on another process's lock).
     pub async fn call<R: Send + 'static>(&self, f: impl FnOnce(&Store) -> R + Send + 'static) -> R {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || f(&store)).await.expect("store task panicked")
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .expect("store task panicked")
     }
 
     /// Checks the database answers (readiness, watchdog).
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.lock().query_row("SELECT 1", [], |_| Ok(())).ctx("ping")
+        self.lock()
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .ctx("ping")
     }
 
     /// A source's cursor, failure count and next poll time.
@@ -146,7 +165,12 @@ impl Store {
     }
 
     /// Records a failed poll; returns the consecutive failure count. The cursor and seen-set stay untouched.
-    pub fn record_failure(&self, name: &str, error: &str, next_poll_at: DateTime<Utc>) -> Result<u32, StoreError> {
+    pub fn record_failure(
+        &self,
+        name: &str,
+        error: &str,
+        next_poll_at: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
         let conn = self.lock();
         conn.query_row(
             "INSERT INTO source_state (name, failures, last_error, next_poll_at) VALUES (?1, 1, ?2, ?3)
@@ -160,16 +184,29 @@ impl Store {
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).ctx("reading schema version")?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .ctx("reading schema version")?;
     if version > SCHEMA_VERSION {
-        return Err(StoreError::TooNew { path: path.to_path_buf(), found: version });
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+        });
     }
     if version == 0 {
         let tx = write_tx(conn)?;
-        tx.execute_batch(include_str!("schema.sql")).ctx("creating the schema")?;
-        let instance: String = (0..8).map(|_| fastrand::alphanumeric().to_ascii_lowercase()).collect();
-        tx.execute("INSERT INTO meta (key, value) VALUES ('instance', ?1)", [instance]).ctx("writing instance id")?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION).ctx("writing schema version")?;
+        tx.execute_batch(include_str!("schema.sql"))
+            .ctx("creating the schema")?;
+        let instance: String = (0..8)
+            .map(|_| fastrand::alphanumeric().to_ascii_lowercase())
+            .collect();
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('instance', ?1)",
+            [instance],
+        )
+        .ctx("writing instance id")?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .ctx("writing schema version")?;
         tx.commit().ctx("committing migration")?;
     }
     Ok(())
@@ -177,7 +214,8 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 
 /// Starts a write transaction that takes the write lock at once, so two processes never deadlock upgrading.
 fn write_tx(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
-    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).ctx("starting a write transaction")
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .ctx("starting a write transaction")
 }
 
 /// Unix milliseconds of a time.

@@ -24,7 +24,12 @@ pub struct OutboxRow {
 
 impl Store {
     /// Pending rows for a notifier whose next attempt is due, oldest first.
-    pub fn due_outbox(&self, notifier: &str, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+    pub fn due_outbox(
+        &self,
+        notifier: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
@@ -71,7 +76,12 @@ impl Store {
     }
 
     /// Records a failed attempt that will be retried at `next_at`.
-    pub fn mark_retry(&self, id: i64, error: &str, next_at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn mark_retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.lock()
             .execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",

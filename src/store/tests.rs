@@ -56,13 +56,23 @@ fn batch(keys: &[&str], complaint: bool, now: DateTime<Utc>) -> Ingest {
     Ingest {
         source: "press".into(),
         now,
-        cursor: Cursor { validators: Validators { etag: Some("\"v1\"".into()), last_modified: None }, position: None },
+        cursor: Cursor {
+            validators: Validators {
+                etag: Some("\"v1\"".into()),
+                last_modified: None,
+            },
+            position: None,
+        },
         next_poll_at: now + chrono::Duration::minutes(1),
         items: keys
             .iter()
             .map(|k| Item {
                 mention: mention(k),
-                matched: vec![Matched { brand: "Northwind".into(), verdict: verdict(), case: complaint.then(plan) }],
+                matched: vec![Matched {
+                    brand: "Northwind".into(),
+                    verdict: verdict(),
+                    case: complaint.then(plan),
+                }],
             })
             .collect(),
         forget_before: Some(now - chrono::Duration::days(30)),
@@ -110,16 +120,31 @@ fn tiers_fire_once_each_with_one_outbox_row_per_notifier() {
     let (_dir, s) = store();
     let case = s.ingest(batch(&["a"], true, t(1))).unwrap().cases[0];
     assert_eq!(s.next_tier_due().unwrap(), Some(t(0)));
-    assert_eq!(s.fire_due_tiers(t(1), 100).unwrap(), vec![(case, Event::Opened)]);
-    assert!(s.fire_due_tiers(t(1), 100).unwrap().is_empty(), "fires once");
+    assert_eq!(
+        s.fire_due_tiers(t(1), 100).unwrap(),
+        vec![(case, Event::Opened)]
+    );
+    assert!(
+        s.fire_due_tiers(t(1), 100).unwrap().is_empty(),
+        "fires once"
+    );
     assert_eq!(s.next_tier_due().unwrap(), Some(t(45)));
     // Down from +1m to +70m: both later tiers fire at start, once each, in order.
-    assert_eq!(s.fire_due_tiers(t(70), 100).unwrap(), vec![(case, Event::Warning), (case, Event::Breached)]);
+    assert_eq!(
+        s.fire_due_tiers(t(70), 100).unwrap(),
+        vec![(case, Event::Warning), (case, Event::Breached)]
+    );
     assert!(s.fire_due_tiers(t(200), 100).unwrap().is_empty());
     let support = s.due_outbox("support", t(70), 10).unwrap();
     let lead = s.due_outbox("lead", t(70), 10).unwrap();
-    assert_eq!(support.iter().map(|r| r.event.as_str()).collect::<Vec<_>>(), ["complaint.opened", "sla.warning"]);
-    assert_eq!(lead.iter().map(|r| r.event.as_str()).collect::<Vec<_>>(), ["sla.warning", "sla.breached"]);
+    assert_eq!(
+        support.iter().map(|r| r.event.as_str()).collect::<Vec<_>>(),
+        ["complaint.opened", "sla.warning"]
+    );
+    assert_eq!(
+        lead.iter().map(|r| r.event.as_str()).collect::<Vec<_>>(),
+        ["sla.warning", "sla.breached"]
+    );
     let alert: Alert = serde_json::from_str(&lead[1].payload).unwrap();
     assert_eq!(alert.case_id, case);
     assert_eq!(alert.deadline, t(60));
@@ -134,17 +159,35 @@ fn closing_cancels_pending_tiers_and_tells_those_alerted() {
     let (_dir, s) = store();
     let case = s.ingest(batch(&["a"], true, t(1))).unwrap().cases[0];
     s.fire_due_tiers(t(1), 100).unwrap();
-    let closed = s.close_case(case, "ack", Some("called her back"), t(10)).unwrap();
+    let closed = s
+        .close_case(case, "ack", Some("called her back"), t(10))
+        .unwrap();
     assert_eq!(closed.notified, ["support"]);
     assert_eq!(closed.cancelled, 2);
-    assert!(s.fire_due_tiers(t(100), 100).unwrap().is_empty(), "no tier fires after close");
+    assert!(
+        s.fire_due_tiers(t(100), 100).unwrap().is_empty(),
+        "no tier fires after close"
+    );
     let rows = s.due_outbox("support", t(10), 10).unwrap();
     let alert: Alert = serde_json::from_str(&rows[1].payload).unwrap();
     assert_eq!(alert.event, Event::Closed);
     let closure = alert.closure.unwrap();
-    assert_eq!((closure.reason.as_str(), closure.note.as_deref(), closure.seconds_open), ("ack", Some("called her back"), 600));
-    assert!(matches!(s.close_case(case, "ack", None, t(11)), Err(AckError::AlreadyClosed { .. })));
-    assert!(matches!(s.close_case(999, "ack", None, t(11)), Err(AckError::NoSuchCase(999))));
+    assert_eq!(
+        (
+            closure.reason.as_str(),
+            closure.note.as_deref(),
+            closure.seconds_open
+        ),
+        ("ack", Some("called her back"), 600)
+    );
+    assert!(matches!(
+        s.close_case(case, "ack", None, t(11)),
+        Err(AckError::AlreadyClosed { .. })
+    ));
+    assert!(matches!(
+        s.close_case(999, "ack", None, t(11)),
+        Err(AckError::NoSuchCase(999))
+    ));
     let rows = s.cases(false).unwrap();
     assert_eq!(rows[0].state, "closed");
     assert!(s.cases(true).unwrap().is_empty());
@@ -157,7 +200,10 @@ fn outbox_rows_retry_then_deliver_or_fail() {
     s.fire_due_tiers(t(1), 100).unwrap();
     let row = s.due_outbox("support", t(1), 10).unwrap().remove(0);
     s.mark_retry(row.id, "connection refused", t(3)).unwrap();
-    assert!(s.due_outbox("support", t(2), 10).unwrap().is_empty(), "not before its retry time");
+    assert!(
+        s.due_outbox("support", t(2), 10).unwrap().is_empty(),
+        "not before its retry time"
+    );
     assert_eq!(s.next_outbox_due("support").unwrap(), Some(t(3)));
     let again = s.due_outbox("support", t(3), 10).unwrap().remove(0);
     assert_eq!(again.attempts, 1);

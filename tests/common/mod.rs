@@ -18,7 +18,8 @@ accounts = ["NorthwindHelp"]
 "##;
 
 /// Fast retries, so outage tests take seconds.
-pub const FAST_DELIVERY: &str = "\n[delivery]\nretry_initial = \"200ms\"\nretry_max = \"1s\"\ntimeout = \"5s\"\n";
+pub const FAST_DELIVERY: &str =
+    "\n[delivery]\nretry_initial = \"200ms\"\nretry_max = \"1s\"\ntimeout = \"5s\"\n";
 
 /// Writes `earshot.toml` into `dir` (state in `dir/state`) and returns its path as a string.
 pub fn write_config(dir: &Path, body: &str) -> String {
@@ -27,7 +28,9 @@ pub fn write_config(dir: &Path, body: &str) -> String {
 
 /// Like [`write_config`], with extra `[daemon]` keys.
 pub fn write_config_with(dir: &Path, daemon: &str, body: &str) -> String {
-    let text = format!("[daemon]\nstate_dir = \"state\"\nper_host_interval = \"10ms\"\n{daemon}\n{BRAND}\n{body}");
+    let text = format!(
+        "[daemon]\nstate_dir = \"state\"\nper_host_interval = \"10ms\"\n{daemon}\n{BRAND}\n{body}"
+    );
     let path = dir.join("earshot.toml");
     std::fs::write(&path, text).unwrap();
     path.to_string_lossy().into_owned()
@@ -35,7 +38,9 @@ pub fn write_config_with(dir: &Path, daemon: &str, body: &str) -> String {
 
 /// A feed source block.
 pub fn feed_source(name: &str, url: &str, every: &str) -> String {
-    format!("\n[[source]]\nname = \"{name}\"\nkind = \"feed\"\nurl = \"{url}\"\nevery = \"{every}\"\ntimeout = \"3s\"\n")
+    format!(
+        "\n[[source]]\nname = \"{name}\"\nkind = \"feed\"\nurl = \"{url}\"\nevery = \"{every}\"\ntimeout = \"3s\"\n"
+    )
 }
 
 /// An SLA block with `(after, notifiers)` tiers.
@@ -43,7 +48,10 @@ pub fn sla(reply_within: &str, tiers: &[(&str, &[&str])]) -> String {
     let mut s = format!("\n[sla]\nreply_within = \"{reply_within}\"\n");
     for (after, who) in tiers {
         let names: Vec<String> = who.iter().map(|n| format!("\"{n}\"")).collect();
-        s.push_str(&format!("[[sla.tier]]\nafter = \"{after}\"\nnotify = [{}]\n", names.join(", ")));
+        s.push_str(&format!(
+            "[[sla.tier]]\nafter = \"{after}\"\nnotify = [{}]\n",
+            names.join(", ")
+        ));
     }
     s
 }
@@ -57,7 +65,11 @@ pub fn email_notifier(name: &str, port: u16) -> String {
 
 /// A webhook notifier; signed with the secret in `EARSHOT_TEST_WEBHOOK_SECRET` when `signed`.
 pub fn webhook_notifier(name: &str, url: &str, signed: bool) -> String {
-    let secret = if signed { "secret_env = \"EARSHOT_TEST_WEBHOOK_SECRET\"\n" } else { "" };
+    let secret = if signed {
+        "secret_env = \"EARSHOT_TEST_WEBHOOK_SECRET\"\n"
+    } else {
+        ""
+    };
     format!("\n[[notify]]\nname = \"{name}\"\nkind = \"webhook\"\nurl = \"{url}\"\n{secret}")
 }
 
@@ -97,7 +109,11 @@ pub fn now_s() -> DateTime<Utc> {
 
 /// A loopback port nobody listens on (yet).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Every JSON line of a file (none if it does not exist).
@@ -112,7 +128,8 @@ pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
 
 /// The cases of the store in `dir`, via `earshot cases --json`.
 pub fn cases(dir: &Path, config: &str) -> Vec<serde_json::Value> {
-    let (code, out, err) = crate::support::daemon::earshot(dir, &["cases", "--json", "--config", config], &[], None);
+    let (code, out, err) =
+        crate::support::daemon::earshot(dir, &["cases", "--json", "--config", config], &[], None);
     assert_eq!(code, 0, "cases failed: {err}");
     serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap()
 }

@@ -15,7 +15,11 @@ impl Daemon {
     /// Spawns `earshot ARGS` in `dir`, with stdout and stderr appended to `dir/daemon.log`.
     pub fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let log = dir.join("daemon.log");
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_earshot"))
             .args(args)
             .current_dir(dir)
@@ -54,7 +58,11 @@ impl Daemon {
     }
 
     fn signal(&self, name: &str) {
-        let ok = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         assert!(ok.success(), "kill -{name} failed");
     }
 
@@ -83,19 +91,33 @@ impl Drop for Daemon {
 }
 
 /// Runs `earshot ARGS` in `dir` to completion: (exit code, stdout, stderr).
-pub fn earshot(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> (i32, String, String) {
+pub fn earshot(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> (i32, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_earshot"))
         .args(args)
         .current_dir(dir)
         .envs(env.iter().copied())
         .env_remove("EARSHOT_CONFIG")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn earshot");
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     let out = child.wait_with_output().unwrap();
     (

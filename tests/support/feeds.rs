@@ -20,7 +20,12 @@ pub fn rss(items: &[Item]) -> String {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><channel><title>test feed</title><link>https://example.com/</link><description>built by the tests</description>\n",
     );
     for i in items {
-        s.push_str(&format!("<item><guid>{}</guid><title>{}</title><description>{}</description>", esc(&i.guid), esc(&i.title), esc(&i.body)));
+        s.push_str(&format!(
+            "<item><guid>{}</guid><title>{}</title><description>{}</description>",
+            esc(&i.guid),
+            esc(&i.title),
+            esc(&i.body)
+        ));
         if let Some(a) = &i.author {
             s.push_str(&format!("<dc:creator>{}</dc:creator>", esc(a)));
         }
@@ -37,7 +42,9 @@ pub fn rss(items: &[Item]) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Polls `f` every 25 ms until it holds or `timeout` passes.

@@ -14,9 +14,18 @@ use super::wire::{self, Request, Running};
 #[derive(Clone)]
 pub enum Reply {
     /// 200 with body; with validators it answers 304 to a matching conditional request.
-    Feed { body: Vec<u8>, content_type: String, etag: Option<String>, last_modified: Option<String> },
+    Feed {
+        body: Vec<u8>,
+        content_type: String,
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
     /// Any status.
-    Status { code: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    Status {
+        code: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     /// Headers, then one byte every `every`, never finishing.
     Drip { every: Duration },
     /// 200 with `len` bytes of XML-looking text, gzip-compressed on the wire when `gzip`.
@@ -26,7 +35,12 @@ pub enum Reply {
 impl Reply {
     /// An RSS body with no validators.
     pub fn feed_xml(body: impl Into<Vec<u8>>) -> Reply {
-        Reply::Feed { body: body.into(), content_type: "application/rss+xml".into(), etag: None, last_modified: None }
+        Reply::Feed {
+            body: body.into(),
+            content_type: "application/rss+xml".into(),
+            etag: None,
+            last_modified: None,
+        }
     }
 }
 
@@ -62,7 +76,11 @@ impl FeedServer {
             let state = shared.clone();
             async move { answer(state, req, stream).await }
         });
-        FeedServer { port, state, _running: running }
+        FeedServer {
+            port,
+            state,
+            _running: running,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -70,7 +88,11 @@ impl FeedServer {
     }
 
     pub fn set(&self, path: &str, reply: Reply) {
-        self.state.lock().unwrap().routes.insert(path.to_string(), reply);
+        self.state
+            .lock()
+            .unwrap()
+            .routes
+            .insert(path.to_string(), reply);
     }
 
     pub fn hits(&self, path: &str) -> usize {
@@ -78,7 +100,13 @@ impl FeedServer {
     }
 
     pub fn requests(&self, path: &str) -> Vec<Recorded> {
-        self.state.lock().unwrap().seen.get(path).cloned().unwrap_or_default()
+        self.state
+            .lock()
+            .unwrap()
+            .seen
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -95,9 +123,18 @@ async fn answer(state: Arc<Mutex<State>>, req: Request, mut stream: tokio::net::
     };
     match reply {
         None => wire::respond(&mut stream, 404, &[], b"no such fixture").await,
-        Some(Reply::Feed { body, content_type, etag, last_modified }) => {
-            let fresh = etag.as_deref().is_some_and(|e| req.header("if-none-match") == Some(e))
-                || last_modified.as_deref().is_some_and(|l| req.header("if-modified-since") == Some(l));
+        Some(Reply::Feed {
+            body,
+            content_type,
+            etag,
+            last_modified,
+        }) => {
+            let fresh = etag
+                .as_deref()
+                .is_some_and(|e| req.header("if-none-match") == Some(e))
+                || last_modified
+                    .as_deref()
+                    .is_some_and(|l| req.header("if-modified-since") == Some(l));
             let mut headers = vec![("Content-Type".to_string(), content_type)];
             headers.extend(etag.map(|e| ("ETag".to_string(), e)));
             headers.extend(last_modified.map(|l| ("Last-Modified".to_string(), l)));
@@ -107,7 +144,11 @@ async fn answer(state: Arc<Mutex<State>>, req: Request, mut stream: tokio::net::
                 wire::respond(&mut stream, 200, &headers, &body).await;
             }
         }
-        Some(Reply::Status { code, headers, body }) => wire::respond(&mut stream, code, &headers, &body).await,
+        Some(Reply::Status {
+            code,
+            headers,
+            body,
+        }) => wire::respond(&mut stream, code, &headers, &body).await,
         Some(Reply::Drip { every }) => {
             let head = "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n<";
             if stream.write_all(head.as_bytes()).await.is_err() {
@@ -123,23 +164,34 @@ async fn answer(state: Arc<Mutex<State>>, req: Request, mut stream: tokio::net::
         Some(Reply::Huge { len, gzip }) => {
             let body = huge(len);
             if gzip {
-                let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                 enc.write_all(&body).unwrap();
                 let packed = enc.finish().unwrap();
                 let headers = [
-                    ("Content-Type".to_string(), "application/rss+xml".to_string()),
+                    (
+                        "Content-Type".to_string(),
+                        "application/rss+xml".to_string(),
+                    ),
                     ("Content-Encoding".to_string(), "gzip".to_string()),
                 ];
                 wire::respond(&mut stream, 200, &headers, &packed).await;
             } else {
-                wire::respond(&mut stream, 200, &[("Content-Type".into(), "application/rss+xml".into())], &body).await;
+                wire::respond(
+                    &mut stream,
+                    200,
+                    &[("Content-Type".into(), "application/rss+xml".into())],
+                    &body,
+                )
+                .await;
             }
         }
     }
 }
 
 fn huge(len: usize) -> Vec<u8> {
-    let mut body = b"<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>big</title>".to_vec();
+    let mut body =
+        b"<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>big</title>".to_vec();
     let item = b"<item><title>Northwind filler</title><description>padding padding padding</description></item>";
     while body.len() < len {
         body.extend_from_slice(item);

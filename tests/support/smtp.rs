@@ -50,22 +50,35 @@ impl SmtpSink {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let shared = Arc::new(Shared { mode: Mutex::new(SmtpMode::Accept), mail: Mutex::new(Vec::new()) });
+        let shared = Arc::new(Shared {
+            mode: Mutex::new(SmtpMode::Accept),
+            mail: Mutex::new(Vec::new()),
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let (s, flag) = (shared.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = TcpListener::from_std(listener).unwrap();
                 while !flag.load(Ordering::Relaxed) {
-                    if let Ok(Ok((stream, _))) = tokio::time::timeout(Duration::from_millis(50), listener.accept()).await {
+                    if let Ok(Ok((stream, _))) =
+                        tokio::time::timeout(Duration::from_millis(50), listener.accept()).await
+                    {
                         tokio::spawn(session(stream, s.clone()));
                     }
                 }
             });
             rt.shutdown_background();
         });
-        SmtpSink { port, shared, stop, thread: Some(thread) }
+        SmtpSink {
+            port,
+            shared,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -102,7 +115,9 @@ impl Drop for SmtpSink {
 async fn session(stream: TcpStream, shared: Arc<Shared>) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
-    let send = async |w: &mut tokio::net::tcp::OwnedWriteHalf, s: &str| w.write_all(format!("{s}\r\n").as_bytes()).await.is_ok();
+    let send = async |w: &mut tokio::net::tcp::OwnedWriteHalf, s: &str| {
+        w.write_all(format!("{s}\r\n").as_bytes()).await.is_ok()
+    };
     if !send(&mut write, "220 earshot-test-smtp ready").await {
         return;
     }
@@ -141,7 +156,11 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) {
                 data.push_str(l.strip_prefix('.').unwrap_or(&l));
                 data.push_str("\r\n");
             }
-            shared.mail.lock().unwrap().push(ReceivedMail { from: from.clone(), to: to.clone(), data });
+            shared.mail.lock().unwrap().push(ReceivedMail {
+                from: from.clone(),
+                to: to.clone(),
+                data,
+            });
             "250 OK queued".into()
         } else if upper.starts_with("QUIT") {
             let _ = send(&mut write, "221 bye").await;
@@ -156,7 +175,12 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) {
 }
 
 fn addr(s: &str) -> String {
-    s.trim().trim_start_matches('<').split('>').next().unwrap_or("").to_string()
+    s.trim()
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 impl ReceivedMail {
@@ -185,19 +209,30 @@ impl ReceivedMail {
     }
 
     pub fn has_html_part(&self) -> bool {
-        self.data.to_ascii_lowercase().contains("content-type: text/html")
+        self.data
+            .to_ascii_lowercase()
+            .contains("content-type: text/html")
     }
 
     fn part(&self, content_type: &str) -> String {
         let lower = self.data.to_ascii_lowercase();
-        let Some(at) = lower.find(&format!("content-type: {content_type}")) else { return String::new() };
+        let Some(at) = lower.find(&format!("content-type: {content_type}")) else {
+            return String::new();
+        };
         let rest = &self.data[at..];
-        let Some((headers, body)) = rest.split_once("\r\n\r\n") else { return String::new() };
+        let Some((headers, body)) = rest.split_once("\r\n\r\n") else {
+            return String::new();
+        };
         let body = body.split("\r\n--").next().unwrap_or("");
         let enc = headers.to_ascii_lowercase();
         if enc.contains("content-transfer-encoding: base64") {
             let joined: String = body.split_whitespace().collect();
-            String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(joined).unwrap_or_default()).into_owned()
+            String::from_utf8_lossy(
+                &base64::engine::general_purpose::STANDARD
+                    .decode(joined)
+                    .unwrap_or_default(),
+            )
+            .into_owned()
         } else if enc.contains("content-transfer-encoding: quoted-printable") {
             quoted_printable(body)
         } else {
@@ -211,9 +246,18 @@ fn decode_words(s: &str) -> String {
     for word in s.split_whitespace() {
         if let Some(inner) = word.strip_prefix("=?").and_then(|w| w.strip_suffix("?=")) {
             let mut parts = inner.splitn(3, '?');
-            let (_charset, enc, text) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let (_charset, enc, text) = (
+                parts.next(),
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+            );
             let decoded = if enc.eq_ignore_ascii_case("b") {
-                String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(text).unwrap_or_default()).into_owned()
+                String::from_utf8_lossy(
+                    &base64::engine::general_purpose::STANDARD
+                        .decode(text)
+                        .unwrap_or_default(),
+                )
+                .into_owned()
             } else {
                 quoted_printable(&text.replace('_', " "))
             };
@@ -235,12 +279,13 @@ fn quoted_printable(s: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

@@ -47,8 +47,16 @@ impl WebhookReceiver {
     pub fn start_on(port: u16, secret: Option<&str>) -> WebhookReceiver {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let key = secret.map(|s| STANDARD.decode(s.trim_start_matches("whsec_")).expect("whsec_ secret"));
-        let shared = Arc::new(Shared { status: Mutex::new(200), got: Mutex::new(Vec::new()), key });
+        let key = secret.map(|s| {
+            STANDARD
+                .decode(s.trim_start_matches("whsec_"))
+                .expect("whsec_ secret")
+        });
+        let shared = Arc::new(Shared {
+            status: Mutex::new(200),
+            got: Mutex::new(Vec::new()),
+            key,
+        });
         let s = shared.clone();
         let running = wire::serve(listener, move |req, mut stream| {
             let s = s.clone();
@@ -67,7 +75,11 @@ impl WebhookReceiver {
                 wire::respond(&mut stream, status, &[], b"").await;
             }
         });
-        WebhookReceiver { port, shared, _running: running }
+        WebhookReceiver {
+            port,
+            shared,
+            _running: running,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -92,7 +104,11 @@ impl WebhookReceiver {
     pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Delivery> {
         let end = Instant::now() + timeout;
         loop {
-            let ok: Vec<Delivery> = self.deliveries().into_iter().filter(|d| (200..300).contains(&d.status)).collect();
+            let ok: Vec<Delivery> = self
+                .deliveries()
+                .into_iter()
+                .filter(|d| (200..300).contains(&d.status))
+                .collect();
             if ok.len() >= n || Instant::now() >= end {
                 return ok;
             }
@@ -103,15 +119,28 @@ impl WebhookReceiver {
 
 /// Verifies a `webhook-signature` header against the id, timestamp and body.
 pub fn verify(key: &[u8], headers: &[(String, String)], body: &[u8]) -> bool {
-    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
-    let (Some(id), Some(ts), Some(sigs)) = (get("webhook-id"), get("webhook-timestamp"), get("webhook-signature")) else {
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
+    let (Some(id), Some(ts), Some(sigs)) = (
+        get("webhook-id"),
+        get("webhook-timestamp"),
+        get("webhook-signature"),
+    ) else {
         return false;
     };
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
     let signed = [id.as_bytes(), b".", ts.as_bytes(), b".", body].concat();
-    sigs.split_whitespace().filter_map(|s| s.strip_prefix("v1,")).any(|b64| {
-        STANDARD.decode(b64).is_ok_and(|mac| ring::hmac::verify(&key, &signed, &mac).is_ok())
-    })
+    sigs.split_whitespace()
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .any(|b64| {
+            STANDARD
+                .decode(b64)
+                .is_ok_and(|mac| ring::hmac::verify(&key, &signed, &mac).is_ok())
+        })
 }
 
 #[test]
@@ -119,13 +148,28 @@ fn the_spec_test_vector_verifies() {
     let key = STANDARD.decode("C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
     let headers = |sig: &str| {
         vec![
-            ("webhook-id".to_string(), "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk".to_string()),
+            (
+                "webhook-id".to_string(),
+                "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk".to_string(),
+            ),
             ("webhook-timestamp".to_string(), "1649367553".to_string()),
             ("webhook-signature".to_string(), sig.to_string()),
         ]
     };
     let body = br#"{"email":"test@example.com","username":"test_user"}"#;
-    assert!(verify(&key, &headers("v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="), body));
-    assert!(!verify(&key, &headers("v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkx="), body));
-    assert!(!verify(&key, &headers("v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="), b"{}"));
+    assert!(verify(
+        &key,
+        &headers("v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="),
+        body
+    ));
+    assert!(!verify(
+        &key,
+        &headers("v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkx="),
+        body
+    ));
+    assert!(!verify(
+        &key,
+        &headers("v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="),
+        b"{}"
+    ));
 }

@@ -20,7 +20,10 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -35,12 +38,17 @@ where
     let flag = stop.clone();
     let handle = Arc::new(handle);
     let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let listener = TcpListener::from_std(listener).unwrap();
             while !flag.load(Ordering::Relaxed) {
                 let Ok(Ok((mut stream, _))) =
-                    tokio::time::timeout(std::time::Duration::from_millis(50), listener.accept()).await
+                    tokio::time::timeout(std::time::Duration::from_millis(50), listener.accept())
+                        .await
                 else {
                     continue;
                 };
@@ -54,7 +62,10 @@ where
         });
         rt.shutdown_background();
     });
-    Running { stop, thread: Some(thread) }
+    Running {
+        stop,
+        thread: Some(thread),
+    }
 }
 
 /// Stops the server thread when dropped.
@@ -93,8 +104,11 @@ async fn read_request(stream: &mut TcpStream) -> Option<Request> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let len: usize =
-        headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
     let mut body = buf[head_end + 4..].to_vec();
     while body.len() < len {
         let n = stream.read(&mut chunk).await.ok()?;
@@ -103,12 +117,21 @@ async fn read_request(stream: &mut TcpStream) -> Option<Request> {
         }
         body.extend_from_slice(&chunk[..n]);
     }
-    Some(Request { method, path, headers, body })
+    Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    })
 }
 
 /// Writes a complete response and closes.
 pub async fn respond(stream: &mut TcpStream, code: u16, headers: &[(String, String)], body: &[u8]) {
-    let mut head = format!("HTTP/1.1 {code} {}\r\nContent-Length: {}\r\nConnection: close\r\n", reason(code), body.len());
+    let mut head = format!(
+        "HTTP/1.1 {code} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        reason(code),
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }

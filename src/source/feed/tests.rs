@@ -24,7 +24,10 @@ fn rss_atom_and_json_feed_parse() {
 fn html_pages_and_garbage_are_named_as_such() {
     let html = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>checking your browser</body></html>";
     let err = parse(html.as_bytes(), Some("text/html")).unwrap_err();
-    assert!(matches!(&err, SourceError::NotAFeed(m) if m.contains("HTML page")), "{err}");
+    assert!(
+        matches!(&err, SourceError::NotAFeed(m) if m.contains("HTML page")),
+        "{err}"
+    );
     let err = parse(b"\x00\x01binary", None).unwrap_err();
     assert!(matches!(err, SourceError::NotAFeed(_)), "{err}");
     let truncated = rss("<item><guid>g1</guid><title>Hel");
@@ -34,8 +37,15 @@ fn html_pages_and_garbage_are_named_as_such() {
 
 #[test]
 fn bare_ampersands_are_repaired() {
-    let f = parse(rss("<item><guid>g1</guid><title>Fees & charges &amp; more</title></item>").as_bytes(), None).unwrap();
-    assert_eq!(f.entries[0].title.as_ref().unwrap().content, "Fees & charges & more");
+    let f = parse(
+        rss("<item><guid>g1</guid><title>Fees & charges &amp; more</title></item>").as_bytes(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        f.entries[0].title.as_ref().unwrap().content,
+        "Fees & charges & more"
+    );
 }
 
 #[test]
@@ -49,7 +59,8 @@ fn undeclared_latin1_is_transcoded() {
 
 #[test]
 fn items_without_ids_get_stable_content_keys() {
-    let body = rss("<item><title>Where is my refund</title><description>day 3</description></item>");
+    let body =
+        rss("<item><title>Where is my refund</title><description>day 3</description></item>");
     let ctx_http = crate::http::HttpClient::new("t", std::time::Duration::from_millis(1)).unwrap();
     let cursor = Cursor::default();
     let ctx = PollCtx {
@@ -64,7 +75,11 @@ fn items_without_ids_get_stable_content_keys() {
         let f = parse(b.as_bytes(), None).unwrap();
         to_mention(&f.entries[0], &f, &ctx).key
     };
-    assert_eq!(key(&body), key(&body), "the same item keeps its key across polls");
+    assert_eq!(
+        key(&body),
+        key(&body),
+        "the same item keeps its key across polls"
+    );
     assert!(key(&body).starts_with("sha256:"));
     let linked = rss("<item><title>x</title><link>https://e.com/p/1</link></item>");
     assert_eq!(key(&linked), "https://e.com/p/1");
@@ -79,11 +94,21 @@ fn mentions_carry_text_author_time_and_language() {
     let f = parse(body.as_bytes(), None).unwrap();
     let http = crate::http::HttpClient::new("t", std::time::Duration::from_millis(1)).unwrap();
     let cursor = Cursor::default();
-    let ctx = PollCtx { name: "press", http: &http, timeout: std::time::Duration::from_secs(1), max_body: 1000, cursor: &cursor, now: chrono::Utc::now() };
+    let ctx = PollCtx {
+        name: "press",
+        http: &http,
+        timeout: std::time::Duration::from_secs(1),
+        max_body: 1000,
+        cursor: &cursor,
+        now: chrono::Utc::now(),
+    };
     let m = to_mention(&f.entries[0], &f, &ctx);
     assert_eq!(m.text, "Lost bag\nDay 3 & no reply");
     assert_eq!(m.author.as_deref(), Some("Maya K"));
-    assert_eq!(m.published_at.unwrap().to_rfc3339(), "2025-06-10T04:00:00+00:00");
+    assert_eq!(
+        m.published_at.unwrap().to_rfc3339(),
+        "2025-06-10T04:00:00+00:00"
+    );
     assert_eq!(m.lang.as_deref(), Some("en-gb"));
     assert_eq!(m.source, "press");
 }
