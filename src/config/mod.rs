@@ -193,70 +193,81 @@ pub fn default_user_agent() -> String {
 
 /// Reads and validates a config file.
 pub fn load(file: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| ConfigError::whole_file(file, 0, 0, format!("cannot read the config: {e}")))?;
-    parse(file, &text)
+    parse(file, &read_text(file)?)
 }
 
 /// Validates config text; `file` names it in messages and anchors relative paths.
 pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     let mut unknown = Vec::new();
-    let de = toml::de::Deserializer::parse(text).map_err(|e| syntax_error(file, text, &e))?;
-    let raw: RawConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
-        .map_err(|e| syntax_error(file, text, &e))?;
+    let raw = read_raw(file, text, |p| unknown.push(p))?;
     let mut problems: Vec<Problem> = unknown
         .into_iter()
         .map(|k| Problem::new(k.clone(), format!("unknown key `{}`", last_key(&k))))
         .collect();
     let mut warnings = Vec::new();
-    let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let config = check(file, &base_dir, raw, &mut problems, &mut warnings);
-    let locator = problems::Locator::new(text);
-    if problems.is_empty() {
-        let mut config = config;
-        config.warnings = warnings.into_iter().map(|w| locator.locate(w)).collect();
-        return Ok(config);
+    let config = check(file, &base_dir(file), raw, &mut problems, &mut warnings);
+    if !problems.is_empty() {
+        return Err(located(file, text, problems));
     }
-    let mut located: Vec<Located> = problems.into_iter().map(|p| locator.locate(p)).collect();
-    located.sort_by_key(|l| (l.line == 0, l.line, l.column));
-    Err(ConfigError {
-        file: file.to_path_buf(),
-        problems: located,
+    let locator = problems::Locator::new(text);
+    Ok(Config {
+        warnings: warnings.into_iter().map(|w| locator.locate(w)).collect(),
+        ..config
     })
 }
 
 /// Reads only `daemon.state_dir` of a config: `earshot cases` and `ack` need the store, not the secrets, so they
 /// work from a shell where the daemon's environment is not set.
 pub fn load_state_dir(file: &Path) -> Result<PathBuf, ConfigError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| ConfigError::whole_file(file, 0, 0, format!("cannot read the config: {e}")))?;
-    let de = toml::de::Deserializer::parse(&text).map_err(|e| syntax_error(file, &text, &e))?;
-    let raw: RawConfig =
-        serde::Deserialize::deserialize(de).map_err(|e| syntax_error(file, &text, &e))?;
-    let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let raw = read_raw(file, &read_text(file)?, |_| {})?;
     Ok(values::resolve(
-        &base_dir,
+        &base_dir(file),
         raw.daemon.state_dir.as_deref().unwrap_or("state"),
     ))
 }
 
 /// Reads only `[classify]` of a config (for `earshot classify`, which must work while, say, a secret is unset).
 pub fn load_classify(file: &Path) -> Result<ClassifySettings, ConfigError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| ConfigError::whole_file(file, 0, 0, format!("cannot read the config: {e}")))?;
-    let de = toml::de::Deserializer::parse(&text).map_err(|e| syntax_error(file, &text, &e))?;
-    let raw: RawConfig =
-        serde::Deserialize::deserialize(de).map_err(|e| syntax_error(file, &text, &e))?;
+    let text = read_text(file)?;
+    let raw = read_raw(file, &text, |_| {})?;
     let mut problems = Vec::new();
     let settings = check_classify(&raw, &mut problems);
     if problems.is_empty() {
-        return Ok(settings);
+        Ok(settings)
+    } else {
+        Err(located(file, &text, problems))
     }
-    let locator = problems::Locator::new(&text);
-    Err(ConfigError {
+}
+
+fn read_text(file: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(file)
+        .map_err(|e| ConfigError::whole_file(file, 0, 0, format!("cannot read the config: {e}")))
+}
+
+/// The syntax stage: TOML into [`RawConfig`]; `unknown` hears every key no struct has.
+fn read_raw(
+    file: &Path,
+    text: &str,
+    mut unknown: impl FnMut(String),
+) -> Result<RawConfig, ConfigError> {
+    let de = toml::de::Deserializer::parse(text).map_err(|e| syntax_error(file, text, &e))?;
+    serde_ignored::deserialize(de, |p| unknown(p.to_string()))
+        .map_err(|e| syntax_error(file, text, &e))
+}
+
+/// Places every problem in the file, in file order.
+fn located(file: &Path, text: &str, problems: Vec<Problem>) -> ConfigError {
+    let locator = problems::Locator::new(text);
+    let mut located: Vec<Located> = problems.into_iter().map(|p| locator.locate(p)).collect();
+    located.sort_by_key(|l| (l.line == 0, l.line, l.column));
+    ConfigError {
         file: file.to_path_buf(),
-        problems: problems.into_iter().map(|p| locator.locate(p)).collect(),
-    })
+        problems: located,
+    }
+}
+
+fn base_dir(file: &Path) -> PathBuf {
+    file.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 fn last_key(path: &str) -> &str {

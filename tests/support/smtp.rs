@@ -1,13 +1,14 @@
 //! A real SMTP server (RFC 5321 subset: EHLO/HELO, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT) that
 //! keeps what it receives, and can refuse on request.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+
+use super::wire::{self, Running};
 
 /// A message as received.
 #[derive(Clone, Debug)]
@@ -37,8 +38,7 @@ struct Shared {
 pub struct SmtpSink {
     port: u16,
     shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _running: Running,
 }
 
 impl SmtpSink {
@@ -48,36 +48,17 @@ impl SmtpSink {
 
     pub fn start_on(port: u16) -> SmtpSink {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
             mode: Mutex::new(SmtpMode::Accept),
             mail: Mutex::new(Vec::new()),
         });
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, flag) = (shared.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = TcpListener::from_std(listener).unwrap();
-                while !flag.load(Ordering::Relaxed) {
-                    if let Ok(Ok((stream, _))) =
-                        tokio::time::timeout(Duration::from_millis(50), listener.accept()).await
-                    {
-                        tokio::spawn(session(stream, s.clone()));
-                    }
-                }
-            });
-            rt.shutdown_background();
-        });
+        let s = shared.clone();
+        let running = wire::accept(listener, move |stream| session(stream, s.clone()));
         SmtpSink {
             port,
             shared,
-            stop,
-            thread: Some(thread),
+            _running: running,
         }
     }
 
@@ -100,15 +81,6 @@ impl SmtpSink {
             std::thread::sleep(Duration::from_millis(25));
         }
         self.messages()
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

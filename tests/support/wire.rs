@@ -27,16 +27,33 @@ impl Request {
     }
 }
 
-/// Runs `handle` for every connection on a background thread until the returned guard is dropped.
+/// Runs `handle` for every HTTP request on a background thread until the returned guard is dropped.
 pub fn serve<F, Fut>(listener: std::net::TcpListener, handle: F) -> Running
 where
     F: Fn(Request, TcpStream) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let handle = Arc::new(handle);
+    accept(listener, move |mut stream| {
+        let handle = handle.clone();
+        async move {
+            if let Some(req) = read_request(&mut stream).await {
+                handle(req, stream).await;
+            }
+        }
+    })
+}
+
+/// Runs `on_connection` for every accepted connection on a background thread (its own tokio runtime) until the
+/// returned guard is dropped.
+pub fn accept<F, Fut>(listener: std::net::TcpListener, on_connection: F) -> Running
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     listener.set_nonblocking(true).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    let handle = Arc::new(handle);
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -46,18 +63,12 @@ where
         rt.block_on(async move {
             let listener = TcpListener::from_std(listener).unwrap();
             while !flag.load(Ordering::Relaxed) {
-                let Ok(Ok((mut stream, _))) =
+                let accepted =
                     tokio::time::timeout(std::time::Duration::from_millis(50), listener.accept())
-                        .await
-                else {
-                    continue;
-                };
-                let handle = handle.clone();
-                tokio::spawn(async move {
-                    if let Some(req) = read_request(&mut stream).await {
-                        handle(req, stream).await;
-                    }
-                });
+                        .await;
+                if let Ok(Ok((stream, _))) = accepted {
+                    tokio::spawn(on_connection(stream));
+                }
             }
         });
         rt.shutdown_background();
