@@ -198,18 +198,7 @@ fn a_permanent_refusal_is_recorded_and_not_retried_and_the_api_reports_it() {
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
         .expect("API address logged");
-    let get = |path: &str| {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    };
+    let get = |path: &str| http_get(addr, path);
     assert!(get("/healthz").starts_with("HTTP/1.1 200"));
     let ready = get("/readyz");
     assert!(ready.contains("\"failed\":1"), "{ready}");

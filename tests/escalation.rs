@@ -6,18 +6,19 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+
 use common::*;
 use support::daemon::{Daemon, earshot};
 use support::feeds::rss;
 use support::http::{FeedServer, Reply};
 use support::smtp::SmtpSink;
-use support::webhook::{TEST_WEBHOOK_SECRET, WebhookReceiver};
+use support::webhook::{TEST_WEBHOOK_SECRET, WebhookReceiver, verify};
 
 const ENV: &[(&str, &str)] = &[("EARSHOT_TEST_WEBHOOK_SECRET", TEST_WEBHOOK_SECRET)];
 
-/// Arrival time of an event relative to the post's time, in seconds.
-fn offset(at: Instant, posted: chrono::DateTime<chrono::Utc>, posted_instant: Instant) -> f64 {
-    let _ = posted;
+/// Seconds from the post's time to an arrival.
+fn offset(at: Instant, posted_instant: Instant) -> f64 {
     at.saturating_duration_since(posted_instant).as_secs_f64()
 }
 
@@ -117,8 +118,8 @@ fn complaint_is_opened_warned_and_breached_on_time_by_email_and_webhook() {
     }
 
     // Timeline, counted from the post's own time: warning at +2s, breach at +4s (±1.5s for a busy CI).
-    let warn_at = offset(hooks[0].at, posted, posted_instant);
-    let breach_at = offset(hooks[1].at, posted, posted_instant);
+    let warn_at = offset(hooks[0].at, posted_instant);
+    let breach_at = offset(hooks[1].at, posted_instant);
     assert!(
         (2.0..3.5).contains(&warn_at),
         "warning arrived at +{warn_at:.2}s"
@@ -205,4 +206,38 @@ fn ack_from_the_cli_closes_the_case_and_cancels_pending_tiers() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("already closed"), "{err}");
+}
+
+/// The receiver's own check, against the spec's published vector, so its verdicts above can be trusted.
+#[test]
+fn the_receiver_verifies_the_standard_webhooks_test_vector() {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode("C2FVsBQIhrscChlQIMV+b5sSYspob7oD")
+        .unwrap();
+    let headers = |sig: &str| {
+        vec![
+            (
+                "webhook-id".to_string(),
+                "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk".to_string(),
+            ),
+            ("webhook-timestamp".to_string(), "1649367553".to_string()),
+            ("webhook-signature".to_string(), sig.to_string()),
+        ]
+    };
+    let body = br#"{"email":"test@example.com","username":"test_user"}"#;
+    assert!(verify(
+        &key,
+        &headers("v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="),
+        body
+    ));
+    assert!(!verify(
+        &key,
+        &headers("v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkx="),
+        body
+    ));
+    assert!(!verify(
+        &key,
+        &headers("v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="),
+        b"{}"
+    ));
 }

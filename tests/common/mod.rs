@@ -143,3 +143,36 @@ pub fn secs(d: Duration) -> f64 {
 pub fn state(dir: &Path) -> PathBuf {
     dir.join("state")
 }
+
+/// A plain HTTP/1.1 GET; returns the whole response, status line first.
+pub fn http_get(addr: &str, path: &str) -> String {
+    http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// A plain HTTP/1.1 POST with a JSON body (none when empty).
+pub fn http_post(addr: &str, path: &str, body: &str) -> String {
+    let ct = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/json\r\n".into()
+    };
+    http(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\n{ct}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn http(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
