@@ -168,7 +168,18 @@ impl KindCtx<'_> {
         let result: Result<T, _> =
             serde_ignored::deserialize(value, |p| unknown.push(p.to_string()));
         for key in unknown {
-            self.problem(&key, format!("unknown key `{key}` for kind \"{kind}\""));
+            let hint = if ["password", "secret", "token"]
+                .iter()
+                .any(|w| key.contains(w))
+            {
+                format!(" (secrets never go in the file: use `{key}_env` or `{key}_file`)")
+            } else {
+                String::new()
+            };
+            self.problem(
+                &key,
+                format!("unknown key `{key}` for kind \"{kind}\"{hint}"),
+            );
         }
         match result {
             Ok(v) => Some(v),
@@ -275,11 +286,20 @@ fn last_key(path: &str) -> &str {
 }
 
 fn syntax_error(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
-    let (line, column) = e
-        .span()
-        .map(|s| problems::line_col(text, s.start))
-        .unwrap_or((0, 0));
-    ConfigError::whole_file(file, line, column, e.message().trim().to_string())
+    let message = e.message().trim();
+    let Some(span) = e.span() else {
+        return ConfigError::whole_file(file, 0, 0, message);
+    };
+    let (line, column) = problems::line_col(text, span.start);
+    // Type errors come without a key: name the one whose value is at fault.
+    let message = match problems::Locator::new(text)
+        .path_at(span.start)
+        .filter(|p| !p.is_empty())
+    {
+        Some(path) => format!("{path}: {message}"),
+        None => message.to_string(),
+    };
+    ConfigError::whole_file(file, line, column, message)
 }
 
 /// Turns the raw config into typed values, pushing every problem found.

@@ -124,6 +124,36 @@ impl<'a> Locator<'a> {
         }
     }
 
+    /// The key path whose value contains byte `offset` (for serde's type errors, which name no key). Every
+    /// table is searched: the span of a `[[table]]` item covers only its header, not its keys.
+    pub fn path_at(&self, offset: usize) -> Option<String> {
+        fn in_table(table: &DeTable<'_>, offset: usize, path: &str) -> Option<String> {
+            table.iter().find_map(|(key, value)| {
+                let here = if path.is_empty() {
+                    key.get_ref().to_string()
+                } else {
+                    format!("{path}.{}", key.get_ref())
+                };
+                in_value(value, offset, here)
+            })
+        }
+        fn in_value(
+            value: &toml::Spanned<DeValue<'_>>,
+            offset: usize,
+            path: String,
+        ) -> Option<String> {
+            match value.get_ref() {
+                DeValue::Table(t) => in_table(t, offset, &path),
+                DeValue::Array(items) => items
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, v)| in_value(v, offset, format!("{path}[{i}]"))),
+                _ => value.span().contains(&offset).then_some(path),
+            }
+        }
+        in_table(self.root.as_ref()?, offset, "")
+    }
+
     fn span_start(&self, path: &str) -> Option<usize> {
         let root = self.root.as_ref()?;
         let mut best = None;
@@ -210,6 +240,8 @@ mod tests {
         let (line, _) = at("source[1].url");
         assert!((7..=8).contains(&line), "line {line}");
         assert_eq!(at("nothing.here"), (0, 0));
+        let offset = DOC.find("\"x\"").unwrap();
+        assert_eq!(loc.path_at(offset).as_deref(), Some("source[1].every"));
     }
 
     #[test]
