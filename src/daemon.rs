@@ -40,6 +40,11 @@ pub enum DaemonError {
     /// The engine could not start.
     #[error("cannot start: {0}")]
     Start(String),
+    /// Another daemon already uses this state directory.
+    #[error(
+        "another earshot is already running with the state directory {0} (two would alert twice)"
+    )]
+    AlreadyRunning(std::path::PathBuf),
 }
 
 /// What asks the daemon to stop or reload; the binary wires these to signals, tests to anything.
@@ -57,6 +62,7 @@ pub async fn run(
     mut control: Control,
 ) -> Result<(), DaemonError> {
     let store = Store::open(&config.daemon.state_dir)?;
+    let _lock = lock_state_dir(&config.daemon.state_dir)?;
     tracing::info!(store = %store.path().display(), sources = config.sources.len(), "earshot starting");
     let background = CancellationToken::new();
     if let Some(addr) = config.daemon.listen {
@@ -116,6 +122,28 @@ pub async fn run(
     background.cancel();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Holds an exclusive lock on `state_dir/earshot.lock` for as long as the returned file lives; the CLI's `cases`
+/// and `ack` do not take it, they share the store safely through SQLite.
+fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, DaemonError> {
+    let path = dir.join("earshot.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| DaemonError::Start(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(DaemonError::AlreadyRunning(dir.to_path_buf()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(DaemonError::Start(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 /// Everything that runs from one config.

@@ -210,6 +210,22 @@ fn a_permanent_refusal_is_recorded_and_not_retried_and_the_api_reports_it() {
 }
 
 #[test]
+fn a_second_daemon_on_the_same_state_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &file_notifier("journal", "a.jsonl"));
+    let first = run(dir.path(), &config);
+    assert!(
+        first.wait_log("earshot starting", Duration::from_secs(5)),
+        "{}",
+        first.log()
+    );
+    let (code, _, err) =
+        support::daemon::earshot(dir.path(), &["run", "--config", &config], &[], None);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("another earshot is already running"), "{err}");
+}
+
+#[test]
 fn sigterm_stops_cleanly_within_seconds_even_with_a_request_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let feeds = FeedServer::start();

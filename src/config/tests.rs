@@ -141,9 +141,15 @@ fn every_problem_is_reported_at_once_with_line_and_key() {
     }
     assert_eq!(err.problems.len(), expect.len(), "{shown}");
     // Someone who writes a secret inline is told where secrets go.
-    let inline = CONTRACT.replace("password_env = \"EARSHOT_TEST_CFG_SMTP_PASSWORD\"", "password = \"hunter2\"");
+    let inline = CONTRACT.replace(
+        "password_env = \"EARSHOT_TEST_CFG_SMTP_PASSWORD\"",
+        "password = \"hunter2\"",
+    );
     let err = parse(Path::new("c.toml"), &inline).unwrap_err().to_string();
-    assert!(err.contains("notify[0].password: unknown key") && err.contains("`password_env`"), "{err}");
+    assert!(
+        err.contains("notify[0].password: unknown key") && err.contains("`password_env`"),
+        "{err}"
+    );
     assert!(!err.contains("hunter2"), "{err}");
     assert!(shown.contains("bad.toml:"), "{shown}");
 }
@@ -162,7 +168,11 @@ fn syntax_errors_name_line_and_column() {
         "[[source]]\nname = \"a\"\nevery = 30\n",
     )
     .unwrap_err();
-    assert!(err.to_string().contains("c.toml:3:9: source[0].every: invalid type"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("c.toml:3:9: source[0].every: invalid type"),
+        "{err}"
+    );
 }
 
 #[test]
