@@ -162,6 +162,19 @@ impl KindCtx<'_> {
             .push(Problem::new(format!("{}.{key}", self.path), message));
     }
 
+    /// Reads the secret named by `{key}_env` or `{key}_file` (a relative file is relative to the config); `None`
+    /// when neither is given or it cannot be read (then a problem is recorded).
+    pub fn secret(&mut self, key: &str, env: Option<&str>, file: Option<&str>) -> Option<Secret> {
+        let file = file.map(|f| values::resolve(self.base_dir, f));
+        match values::secret(env, file.as_deref(), key, &self.path) {
+            Ok(s) => s,
+            Err((path, message)) => {
+                self.problems.push(Problem::new(path, message));
+                None
+            }
+        }
+    }
+
     /// Reads kind-specific keys into `T`, reporting unknown keys and type errors.
     pub fn read<T: DeserializeOwned>(&mut self, kind: &str, options: &toml::Table) -> Option<T> {
         let mut unknown = Vec::new();

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::Outcome;
 use crate::alert::Alert;
-use crate::config::{KindCtx, values};
+use crate::config::KindCtx;
 use crate::http::error_chain;
 use crate::store::OutboxRow;
 
@@ -58,22 +58,11 @@ impl Email {
     /// Validates the `email` keys and builds the transport.
     pub fn from_config(options: &toml::Table, ctx: &mut KindCtx<'_>) -> Option<Email> {
         let o: Options = ctx.read("email", options)?;
-        let file = o
-            .password_file
-            .as_deref()
-            .map(|f| values::resolve(ctx.base_dir, f));
-        let password = match values::secret(
-            o.password_env.as_deref(),
-            file.as_deref(),
+        let password = ctx.secret(
             "password",
-            &ctx.path,
-        ) {
-            Ok(p) => p,
-            Err((path, msg)) => {
-                ctx.problems.push(crate::config::Problem::new(path, msg));
-                None
-            }
-        };
+            o.password_env.as_deref(),
+            o.password_file.as_deref(),
+        );
         if password.is_some() && o.username.is_none() {
             ctx.problem("username", "a password is given but no `username`");
         }

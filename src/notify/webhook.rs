@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use super::Outcome;
-use crate::config::{KindCtx, values};
+use crate::config::KindCtx;
 use crate::http::{error_chain, parse_retry_after};
 use crate::store::OutboxRow;
 
@@ -45,22 +45,7 @@ impl Webhook {
     /// Validates the `webhook` keys.
     pub fn from_config(options: &toml::Table, ctx: &mut KindCtx<'_>) -> Option<Webhook> {
         let o: Options = ctx.read("webhook", options)?;
-        let file = o
-            .secret_file
-            .as_deref()
-            .map(|f| values::resolve(ctx.base_dir, f));
-        let secret = match values::secret(
-            o.secret_env.as_deref(),
-            file.as_deref(),
-            "secret",
-            &ctx.path,
-        ) {
-            Ok(s) => s,
-            Err((path, msg)) => {
-                ctx.problems.push(crate::config::Problem::new(path, msg));
-                None
-            }
-        };
+        let secret = ctx.secret("secret", o.secret_env.as_deref(), o.secret_file.as_deref());
         let key = match secret.map(|s| decode_secret(s.expose()).map(SigningKey)) {
             Some(Err(msg)) => {
                 ctx.problem(
