@@ -86,9 +86,14 @@ impl Worker {
         let n = &self.name;
         let result = match outcome {
             Outcome::Delivered => {
-                tracing::info!(notifier = %n, event = %row.event, case_id = row.case_id, id = %row.event_id,
-                    attempts = row.attempts + 1, "alert delivered");
-                self.store.call(move |s| s.mark_delivered(id, now)).await
+                // Logged once recorded: a crash between sending and recording re-sends the alert with the same
+                // `id` after restart (at-least-once), and the log must not claim more than the store knows.
+                let recorded = self.store.call(move |s| s.mark_delivered(id, now)).await;
+                if recorded.is_ok() {
+                    tracing::info!(notifier = %n, event = %row.event, case_id = row.case_id, id = %row.event_id,
+                        attempts = row.attempts + 1, "alert delivered");
+                }
+                recorded
             }
             Outcome::Retry { reason, after } => {
                 let wait = crate::backoff::delay(
