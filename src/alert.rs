@@ -102,6 +102,9 @@ pub struct AlertVerdict {
     /// Language, when known.
     #[serde(default)]
     pub lang: Option<String>,
+    /// Each rule hit with the matched words and their byte span in `mention.text`: why this is a complaint.
+    #[serde(default)]
+    pub hits: Vec<crate::classify::Hit>,
 }
 
 /// How a case was closed.

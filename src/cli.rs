@@ -46,6 +46,18 @@ enum Command {
         /// The text, or "-" for stdin.
         text: String,
     },
+    /// Score the rules against a labelled TSV (columns text, label, optional lang): precision, recall, F1 and a
+    /// confusion matrix per language and overall, then the misclassified texts with the rules that fired.
+    Eval {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when overall accuracy, or any language's, is below this share (e.g. 0.9).
+        #[arg(long, value_name = "SHARE")]
+        min_accuracy: Option<f64>,
+        /// The labelled TSV file ("-" for stdin).
+        file: PathBuf,
+    },
     /// List cases with their deadlines and state.
     Cases {
         /// Only open cases.
@@ -81,6 +93,11 @@ pub fn main() -> ExitCode {
         Command::Run { log_format } => run(&cli.config, log_format),
         Command::CheckConfig => check_config(&cli.config),
         Command::Classify { json, text } => classify(&cli.config, explicit_config, json, &text),
+        Command::Eval {
+            json,
+            min_accuracy,
+            file,
+        } => eval(&cli.config, explicit_config, json, min_accuracy, &file),
         Command::Cases { open, json } => cases(&cli.config, open, json),
         Command::Ack { case_id, note } => ack(&cli.config, case_id, note.as_deref()),
     };
@@ -228,20 +245,28 @@ fn print_summary(out: &mut impl Write, c: &Config) -> std::io::Result<()> {
     for n in &c.notifiers {
         writeln!(out, "  {}: {}", n.name, n.kind.describe())?;
     }
+    let mut packs: Vec<&str> = c.classify.packs().iter().map(|p| p.lang.as_str()).collect();
+    packs.dedup();
     writeln!(
         out,
-        "classify: {} config rules, complaint at score <= {}",
+        "classify: packs {}; {} config rules; complaint at score <= {}",
+        packs.join(", "),
         c.classify.rules.len(),
         c.classify.complaint_at
     )
 }
 
-fn classify(path: &Path, explicit: bool, json: bool, text: &str) -> anyhow::Result<ExitCode> {
-    let classifier = if explicit || path.exists() {
+/// The config's classifier; the built-in one when no config was named and the default one does not exist.
+fn classifier_for(path: &Path, explicit: bool) -> anyhow::Result<Classifier> {
+    Ok(if explicit || path.exists() {
         config::load_classify(path)?.classifier()
     } else {
         Classifier::builtin()
-    };
+    })
+}
+
+fn classify(path: &Path, explicit: bool, json: bool, text: &str) -> anyhow::Result<ExitCode> {
+    let classifier = classifier_for(path, explicit)?;
     let mut out = std::io::stdout().lock();
     if text == "-" {
         for line in std::io::stdin().lock().lines() {
@@ -276,10 +301,125 @@ fn print_verdict(out: &mut impl Write, text: &str, v: &Verdict, json: bool) -> s
         writeln!(out, "  tags: {}", v.tags.join(", "))?;
     }
     for h in &v.hits {
-        writeln!(out, "  {:+.2}  {:<24} {:?}", h.weight, h.rule, h.text)?;
+        writeln!(
+            out,
+            "  {:+.2}  {:<24} {:?} at {}..{}",
+            h.weight, h.rule, h.text, h.start, h.end
+        )?;
     }
     if v.hits.is_empty() {
         writeln!(out, "  (no rule fired)")?;
+    }
+    Ok(())
+}
+
+fn eval(
+    path: &Path,
+    explicit: bool,
+    json: bool,
+    min_accuracy: Option<f64>,
+    file: &Path,
+) -> anyhow::Result<ExitCode> {
+    let classifier = classifier_for(path, explicit)?;
+    let input = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin().lock()).context("reading stdin")?
+    } else {
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let examples = earshot::eval::read_tsv(&input).with_context(|| file.display().to_string())?;
+    let report = earshot::eval::evaluate(&classifier, &examples);
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        print_report(&mut out, file, &report)?;
+    }
+    let below: Vec<String> = std::iter::once(("overall", &report.overall))
+        .chain(report.languages.iter().map(|(l, s)| (l.as_str(), s)))
+        .filter(|(_, s)| min_accuracy.is_some_and(|min| s.accuracy < min))
+        .map(|(l, s)| format!("{l} {:.3}", s.accuracy))
+        .collect();
+    if below.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "earshot: accuracy below {}: {}",
+        min_accuracy.unwrap_or_default(),
+        below.join(", ")
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+fn print_report(
+    out: &mut impl Write,
+    file: &Path,
+    r: &earshot::eval::Report,
+) -> std::io::Result<()> {
+    let c = &r.overall.confusion;
+    writeln!(
+        out,
+        "{}: {} texts, {} labelled complaint",
+        file.display(),
+        r.overall.n,
+        c.tp + c.fn_
+    )?;
+    writeln!(
+        out,
+        "{:<8} {:>5} {:>9} {:>9} {:>7} {:>6}   {:>4} {:>4} {:>4} {:>4}",
+        "lang", "n", "accuracy", "precision", "recall", "F1", "TP", "FP", "FN", "TN"
+    )?;
+    for (lang, s) in r
+        .languages
+        .iter()
+        .map(|(l, s)| (l.as_str(), s))
+        .chain([("overall", &r.overall)])
+    {
+        let c = &s.confusion;
+        writeln!(
+            out,
+            "{lang:<8} {:>5} {:>9.3} {:>9.3} {:>7.3} {:>6.3}   {:>4} {:>4} {:>4} {:>4}",
+            s.n, s.accuracy, s.precision, s.recall, s.f1, c.tp, c.fp, c.fn_, c.tn
+        )?;
+    }
+    writeln!(
+        out,
+        "\nconfusion matrix (overall)      predicted complaint   predicted not"
+    )?;
+    writeln!(
+        out,
+        "  labelled complaint          {:>19}   {:>13}",
+        c.tp, c.fn_
+    )?;
+    writeln!(
+        out,
+        "  labelled not_complaint      {:>19}   {:>13}",
+        c.fp, c.tn
+    )?;
+    if r.misclassified.is_empty() {
+        return writeln!(out, "\nno text misclassified");
+    }
+    writeln!(out, "\nmisclassified ({}):", r.misclassified.len())?;
+    for m in &r.misclassified {
+        let v = &m.verdict;
+        let want = if m.expected_complaint {
+            "complaint"
+        } else {
+            "not_complaint"
+        };
+        writeln!(
+            out,
+            "  line {} [{}] labelled {want}, score {:.3}: {}",
+            m.line, m.lang, v.score, m.text
+        )?;
+        for h in &v.hits {
+            writeln!(out, "      {:+.2}  {:<24} {:?}", h.weight, h.rule, h.text)?;
+        }
+        if v.hits.is_empty() {
+            writeln!(out, "      (no rule fired)")?;
+        }
     }
     Ok(())
 }

@@ -8,7 +8,8 @@
 //! - [`poller`] runs one task per source on its schedule; [`source`] holds one module per platform, each turning a
 //!   response into [`mention::Mention`]s using the polite [`http`] client;
 //! - [`pipeline`] is the single writer: it drops items already seen, finds the [`brand`]s a mention is about,
-//!   [`classify`]s it into a verdict (over [`text`] normalisation and the [`phrase`] matcher), plans a case with
+//!   [`classify`]s it into a verdict (over [`text`] normalisation and the [`phrase`] matcher; [`lang`] detects the
+//!   language), plans a case with
 //!   [`sla`], and stores it all in one transaction;
 //! - [`store`] is SQLite: seen items, cursors, mentions, cases, tiers and the alert outbox;
 //! - [`sla`] fires escalation tiers when due, writing [`alert`]s to the outbox in the same transaction;
@@ -25,8 +26,10 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod delivery;
+pub mod eval;
 pub mod html;
 pub mod http;
+pub mod lang;
 pub mod mention;
 pub mod notify;
 pub mod phrase;

@@ -12,8 +12,6 @@ use crate::text::{Normalized, normalize};
 #[derive(Debug, Clone)]
 pub struct PhraseSet {
     ac: Option<AhoCorasick>,
-    /// Per pattern: is its last token a prefix (`refund*`)?
-    prefix: Vec<bool>,
     /// Per pattern: how many tokens it has.
     tokens: Vec<usize>,
 }
@@ -43,7 +41,7 @@ impl PhraseSet {
     pub fn new<I: AsRef<str>>(
         patterns: impl IntoIterator<Item = I>,
     ) -> Result<PhraseSet, PhraseError> {
-        let (mut texts, mut prefix, mut tokens) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut texts, mut tokens) = (Vec::new(), Vec::new());
         for p in patterns {
             let raw = p.as_ref().trim();
             let (body, is_prefix) = match raw.strip_suffix('*') {
@@ -55,8 +53,12 @@ impl PhraseSet {
                 return Err(PhraseError::Empty(raw.to_string()));
             }
             tokens.push(n.tokens.len());
-            texts.push(n.text);
-            prefix.push(is_prefix);
+            // " word " can only match whole tokens of the normalised text; " word" is a prefix of the last one.
+            let mut text = n.text;
+            if is_prefix {
+                text.pop();
+            }
+            texts.push(text);
         }
         let ac = if texts.is_empty() {
             None
@@ -64,31 +66,28 @@ impl PhraseSet {
             Some(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
+                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                     .build(&texts)
                     .map_err(|e| PhraseError::Build(e.to_string()))?,
             )
         };
-        Ok(PhraseSet { ac, prefix, tokens })
+        Ok(PhraseSet { ac, tokens })
     }
 
     /// Number of patterns.
     pub fn len(&self) -> usize {
-        self.prefix.len()
+        self.tokens.len()
     }
 
     /// True when there are no patterns.
     pub fn is_empty(&self) -> bool {
-        self.prefix.is_empty()
+        self.tokens.is_empty()
     }
 
     /// Non-overlapping whole-token matches; where matches overlap, the one with more tokens wins, then the
     /// leftmost. Sorted by position.
     pub fn find_all(&self, text: &Normalized) -> Vec<PhraseMatch> {
-        let mut all = Vec::new();
-        self.candidates(text, |m| {
-            all.push(m);
-            false
-        });
+        let mut all = self.matches(text);
         all.sort_by_key(|m| (std::cmp::Reverse(m.tokens.len()), m.tokens.start, m.pattern));
         let mut taken = vec![false; text.tokens.len()];
         let mut chosen: Vec<PhraseMatch> = Vec::new();
@@ -102,6 +101,21 @@ impl PhraseSet {
         chosen
     }
 
+    /// Every whole-token match, overlapping ones included, in no particular order.
+    pub fn matches(&self, text: &Normalized) -> Vec<PhraseMatch> {
+        let mut all = Vec::new();
+        self.for_each_match(text, |m| all.push(m));
+        all
+    }
+
+    /// Calls `f` with every whole-token match, overlapping ones included, in no particular order.
+    pub fn for_each_match(&self, text: &Normalized, mut f: impl FnMut(PhraseMatch)) {
+        self.candidates(text, |m| {
+            f(m);
+            false
+        });
+    }
+
     /// True if any pattern matches.
     pub fn is_match(&self, text: &Normalized) -> bool {
         let mut found = false;
@@ -112,28 +126,20 @@ impl PhraseSet {
         found
     }
 
-    /// Calls `f` with every aligned match until it returns true.
+    /// Calls `f` with every whole-token match until it returns true. Patterns carry their surrounding spaces,
+    /// so every match found starts at a token and ends at one (or, for a prefix, inside its last token).
     fn candidates(&self, text: &Normalized, mut f: impl FnMut(PhraseMatch) -> bool) {
         let Some(ac) = &self.ac else { return };
         let toks = &text.tokens;
         for m in ac.find_overlapping_iter(&text.text) {
             let p = m.pattern().as_usize();
-            let Ok(first) = toks.binary_search_by_key(&m.start(), |t| t.span.start) else {
+            let Ok(first) = toks.binary_search_by_key(&(m.start() + 1), |t| t.span.start) else {
                 continue;
             };
-            let last = first + self.tokens[p] - 1;
-            let Some(tok) = toks.get(last) else { continue };
-            let aligned = if self.prefix[p] {
-                m.end() <= tok.span.end && m.end() > tok.span.start
-            } else {
-                m.end() == tok.span.end
-            };
-            if aligned
-                && f(PhraseMatch {
-                    pattern: p,
-                    tokens: first..last + 1,
-                })
-            {
+            if f(PhraseMatch {
+                pattern: p,
+                tokens: first..first + self.tokens[p],
+            }) {
                 return;
             }
         }

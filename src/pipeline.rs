@@ -113,7 +113,12 @@ impl Pipeline {
         if hits.is_empty() {
             return vec![];
         }
-        let verdict = self.classifier.classify(&m.text);
+        // The platform's language tag when it gave one, else detected from the text.
+        let lang = m
+            .lang
+            .clone()
+            .or_else(|| self.classifier.detect_language(&m.text));
+        let verdict = self.classifier.classify_in(&m.text, lang.as_deref());
         hits.into_iter()
             .map(|h| {
                 let opens = verdict.complaint && !h.own_account && crate::sla::is_fresh(&self.sla, m.posted_at(), now);

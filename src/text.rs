@@ -1,17 +1,27 @@
 //! Text normalisation for matching: the input split into tokens (words, #hashtags, @handles, symbols such as
-//! emoji, runs of punctuation), lowercased and joined by single spaces. Brand terms and keyword rules are
-//! normalised the same way, so matching whole tokens works the same in every script.
+//! emoji, runs of punctuation), each token folded (Unicode NFKC, lowercase, Arabic-script variants unified) and
+//! joined by single spaces. Brand terms and keyword rules are normalised the same way, so matching whole tokens
+//! works the same in every script.
 //!
-//! Hashtags are kept whole and also split into their words (`#NorthwindSucks` → `#northwindsucks northwind
-//! sucks`), so a rule for `sucks` or a brand term `Northwind` hears them. Zero-width characters and emoji
-//! variation selectors vanish. Linear in the input; never panics.
+//! - Word boundaries are Unicode `\w` boundaries: Telugu vowel signs and Urdu letters stay inside their word.
+//! - Zero-width joiners/non-joiners, soft hyphens and emoji variation selectors vanish (`بد‌ترین` → `بدترین`).
+//! - Arabic script: `ي`/`ى` → `ی`, `ك` → `ک`, `ه`/`ە` → `ہ`, tatweel and harakat removed, Arabic-Indic digits → ASCII.
+//! - Hashtags are kept whole and also split into their words: at case changes (`#NorthwindSucks` → `#northwindsucks
+//!   northwind sucks`), or, for an all-lowercase tag, into known words when a vocabulary is given.
+//! - Stretched words (`soooo`, `terribleeee`) are shrunk to a known word when a vocabulary is given (else runs of
+//!   three or more become two) and flagged, as shouting is.
+//!
+//! Linear in the input; never panics.
 
 use std::ops::Range;
 
-/// Text normalised for matching: lowercase tokens joined by single ASCII spaces.
+use unicode_normalization::UnicodeNormalization;
+
+/// Text normalised for matching: folded tokens, each followed by one ASCII space, after a leading space
+/// (`" where is my bag ? "`), so a pattern written as `" my bag "` can only match on token boundaries.
 #[derive(Debug, Clone, Default)]
 pub struct Normalized {
-    /// The tokens, lowercased, joined by single spaces.
+    /// The tokens, folded, each preceded and followed by a single space.
     pub text: String,
     /// Each token's place in `text` and in the input.
     pub tokens: Vec<Token>,
@@ -28,6 +38,8 @@ pub struct Token {
     pub kind: TokenKind,
     /// The original had at least two letters, all uppercase (shouting).
     pub caps: bool,
+    /// The original stretched a letter (`sooo`, three or more in a row).
+    pub stretched: bool,
 }
 
 /// Kinds of token.
@@ -45,16 +57,56 @@ pub enum TokenKind {
     Punct,
 }
 
-/// Normalises `input`.
+impl Normalized {
+    /// The tokens joined by single spaces, without the outer spaces.
+    pub fn joined(&self) -> &str {
+        self.text.trim_matches(' ')
+    }
+}
+
+/// Normalises `input` with no vocabulary.
 pub fn normalize(input: &str) -> Normalized {
-    let mut out = Normalized {
-        text: String::with_capacity(input.len() + 8),
-        tokens: Vec::new(),
-    };
-    let chars: Vec<(usize, char)> = input
-        .char_indices()
-        .filter(|(_, c)| !invisible(*c))
-        .collect();
+    normalize_with(input, &|_| false)
+}
+
+/// Normalises `input`; `known` tells whether a folded word is in the vocabulary, which decides how a stretched
+/// word is shrunk and how an all-lowercase hashtag is split.
+pub fn normalize_with(input: &str, known: &dyn Fn(&str) -> bool) -> Normalized {
+    let mut out = Normalized::default();
+    normalize_into(input, known, &mut out);
+    out
+}
+
+thread_local! {
+    /// The input's visible characters; reused between calls, as normalising is on every mention's hot path.
+    static CHARS: std::cell::RefCell<Vec<(usize, char)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// As [`normalize_with`], into `out` (its buffers are reused).
+pub fn normalize_into(input: &str, known: &dyn Fn(&str) -> bool, out: &mut Normalized) {
+    out.text.clear();
+    out.tokens.clear();
+    out.text.reserve(input.len() + 8);
+    out.tokens.reserve(input.len() / 3 + 4);
+    out.text.push(' ');
+    CHARS.with(|cell| {
+        let mut chars = cell.borrow_mut();
+        chars.clear();
+        chars.reserve(input.len());
+        chars.extend(input.char_indices().filter(|(_, c)| !invisible(*c)));
+        tokenize(input, &chars, known, out);
+        if chars.capacity() > 1 << 16 {
+            *chars = Vec::new();
+        }
+    });
+}
+
+fn tokenize(
+    input: &str,
+    chars: &[(usize, char)],
+    known: &dyn Fn(&str) -> bool,
+    out: &mut Normalized,
+) {
     let end_of = |i: usize| chars.get(i).map_or(input.len(), |(b, _)| *b);
     let mut i = 0;
     while i < chars.len() {
@@ -62,36 +114,40 @@ pub fn normalize(input: &str) -> Normalized {
         if c.is_whitespace() {
             i += 1;
         } else if (c == '#' || c == '@') && chars.get(i + 1).is_some_and(|(_, n)| is_word(*n)) {
-            let j = word_end(&chars, i + 1);
+            let j = word_end(chars, i + 1);
             let kind = if c == '#' {
                 TokenKind::Hashtag
             } else {
                 TokenKind::Handle
             };
-            push(&mut out, input, start..end_of(j), kind);
+            push(out, input, start..end_of(j), kind, known);
             if kind == TokenKind::Hashtag {
-                for part in hashtag_parts(input, end_of(i + 1)..end_of(j)) {
-                    push(&mut out, input, part, TokenKind::Word);
+                let body = end_of(i + 1)..end_of(j);
+                let mut parts = hashtag_parts(input, body.clone());
+                if parts.is_empty() {
+                    parts = known_words(input, body, known);
+                }
+                for part in parts {
+                    push(out, input, part, TokenKind::Word, known);
                 }
             }
             i = j;
         } else if is_word(c) {
-            let j = word_end(&chars, i);
-            push(&mut out, input, start..end_of(j), TokenKind::Word);
+            let j = word_end(chars, i);
+            push(out, input, start..end_of(j), TokenKind::Word, known);
             i = j;
         } else if is_symbol(c) {
-            push(&mut out, input, start..end_of(i + 1), TokenKind::Symbol);
+            push(out, input, start..end_of(i + 1), TokenKind::Symbol, known);
             i += 1;
         } else {
             let mut j = i + 1;
-            while j < chars.len() && is_punct(chars[j].1) && !starts_tag(&chars, j) {
+            while j < chars.len() && is_punct(chars[j].1) && !starts_tag(chars, j) {
                 j += 1;
             }
-            push(&mut out, input, start..end_of(j), TokenKind::Punct);
+            push(out, input, start..end_of(j), TokenKind::Punct, known);
             i = j;
         }
     }
-    out
 }
 
 /// Zero-width characters and variation selectors: dropped before tokenising.
@@ -111,7 +167,11 @@ fn invisible(c: char) -> bool {
 
 /// Unicode `\w`: letters, combining marks, digits, connector punctuation.
 fn is_word(c: char) -> bool {
-    regex_syntax::is_word_character(c)
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric() || c == '_'
+    } else {
+        regex_syntax::is_word_character(c)
+    }
 }
 
 fn is_apostrophe(c: char) -> bool {
@@ -151,26 +211,160 @@ fn starts_tag(chars: &[(usize, char)], j: usize) -> bool {
     matches!(chars[j].1, '#' | '@') && chars.get(j + 1).is_some_and(|(_, n)| is_word(*n))
 }
 
-fn push(out: &mut Normalized, input: &str, original: Range<usize>, kind: TokenKind) {
+fn push(
+    out: &mut Normalized,
+    input: &str,
+    original: Range<usize>,
+    kind: TokenKind,
+    known: &dyn Fn(&str) -> bool,
+) {
     let piece = &input[original.clone()];
-    let visible: String = piece.chars().filter(|c| !invisible(*c)).collect();
-    let lower = visible.to_lowercase().replace(['’', 'ʼ'], "'");
-    if !out.text.is_empty() {
-        out.text.push(' ');
-    }
     let start = out.text.len();
-    out.text.push_str(&lower);
-    let letters = piece.chars().filter(|c| c.is_alphabetic());
-    let caps = kind != TokenKind::Punct
-        && letters.clone().count() >= 2
-        && letters.clone().all(|c| !c.is_lowercase())
-        && letters.clone().any(|c| c.is_uppercase());
+    fold_into(piece, &mut out.text);
+    let stretched = kind != TokenKind::Punct && has_run(&out.text[start..], 3);
+    if stretched {
+        let folded = out.text[start..].to_string();
+        out.text.truncate(start);
+        out.text.push_str(&shrink(&folded, known));
+    }
+    let end = out.text.len();
+    out.text.push(' ');
+    let (mut letters, mut lower, mut upper) = (0, false, false);
+    for c in piece.chars().filter(|c| c.is_alphabetic()) {
+        letters += 1;
+        lower |= c.is_lowercase();
+        upper |= c.is_uppercase();
+    }
     out.tokens.push(Token {
-        span: start..out.text.len(),
+        span: start..end,
         original,
         kind,
-        caps,
+        caps: kind != TokenKind::Punct && letters >= 2 && upper && !lower,
+        stretched,
     });
+}
+
+/// One token's folded form: NFKC, lowercase (with `ß` → `ss`, final sigma → sigma), typographic apostrophes
+/// made ASCII, Arabic-script variants unified, invisible characters and spaces dropped.
+pub fn fold(piece: &str) -> String {
+    let mut out = String::with_capacity(piece.len());
+    fold_into(piece, &mut out);
+    out
+}
+
+/// [`fold`], appended to `out`.
+fn fold_into(piece: &str, out: &mut String) {
+    if piece.is_ascii() {
+        out.extend(piece.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        return;
+    }
+    for c in piece.nfkc().flat_map(char::to_lowercase) {
+        match c {
+            c if invisible(c) || c.is_whitespace() => {}
+            '’' | 'ʼ' => out.push('\''),
+            'ß' => out.push_str("ss"),
+            'ς' => out.push('σ'),
+            // Arabic yeh and alef maksura → Farsi/Urdu yeh; kaf → keheh; heh and ae → heh goal.
+            '\u{064A}' | '\u{0649}' => out.push('\u{06CC}'),
+            '\u{0643}' => out.push('\u{06A9}'),
+            '\u{0647}' | '\u{06D5}' => out.push('\u{06C1}'),
+            // Tatweel, harakat and the superscript alef: decoration, not spelling.
+            '\u{0640}' | '\u{064B}'..='\u{065F}' | '\u{0670}' => {}
+            '\u{0660}'..='\u{0669}' => out.push(char::from(b'0' + (c as u32 - 0x0660) as u8)),
+            '\u{06F0}'..='\u{06F9}' => out.push(char::from(b'0' + (c as u32 - 0x06F0) as u8)),
+            c => out.push(c),
+        }
+    }
+}
+
+/// True when some letter repeats `n` or more times in a row.
+fn has_run(word: &str, n: usize) -> bool {
+    let mut prev = None;
+    let mut run = 0;
+    for c in word.chars() {
+        if Some(c) == prev && c.is_alphabetic() {
+            run += 1;
+            if run >= n {
+                return true;
+            }
+        } else {
+            run = 1;
+        }
+        prev = Some(c);
+    }
+    false
+}
+
+/// `word` with every run of three or more equal letters cut to `keep`.
+fn squeeze(word: &str, keep: usize) -> String {
+    let chars: Vec<char> = word.chars().collect();
+    let mut out = String::with_capacity(word.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let mut j = i + 1;
+        while j < chars.len() && chars[j] == chars[i] {
+            j += 1;
+        }
+        let len = j - i;
+        let n = if len >= 3 && chars[i].is_alphabetic() {
+            keep
+        } else {
+            len
+        };
+        out.extend(std::iter::repeat_n(chars[i], n));
+        i = j;
+    }
+    out
+}
+
+/// A stretched word shrunk to a known form: runs cut to two (`goood` → `good`), else to one (`sooo` → `so`),
+/// else to two.
+fn shrink(word: &str, known: &dyn Fn(&str) -> bool) -> String {
+    let two = squeeze(word, 2);
+    if known(&two) {
+        return two;
+    }
+    let one = squeeze(word, 1);
+    if known(&one) { one } else { two }
+}
+
+/// Splits an all-lowercase hashtag body into known words (two to six of them, each two letters or more),
+/// preferring the fewest; empty when it cannot be covered. Bodies longer than 60 bytes are left alone.
+fn known_words(input: &str, body: Range<usize>, known: &dyn Fn(&str) -> bool) -> Vec<Range<usize>> {
+    let s = &input[body.clone()];
+    if s.len() > 60 || !s.chars().all(char::is_alphabetic) {
+        return Vec::new();
+    }
+    let bounds: Vec<usize> = s.char_indices().map(|(b, _)| b).chain([s.len()]).collect();
+    // best[k] = (parts, previous cut) for the prefix ending at bounds[k].
+    let mut best: Vec<Option<(usize, usize)>> = vec![None; bounds.len()];
+    best[0] = Some((0, 0));
+    for end in 1..bounds.len() {
+        for start in 0..end.saturating_sub(1) {
+            let Some((parts, _)) = best[start] else {
+                continue;
+            };
+            if parts < 6
+                && known(&fold(&s[bounds[start]..bounds[end]]))
+                && best[end].is_none_or(|(p, _)| parts + 1 < p)
+            {
+                best[end] = Some((parts + 1, start));
+            }
+        }
+    }
+    let mut cuts = Vec::new();
+    let mut k = bounds.len() - 1;
+    match best[k] {
+        Some((parts, _)) if parts >= 2 => {}
+        _ => return Vec::new(),
+    }
+    while k > 0 {
+        let (_, prev) = best[k].expect("on the best path");
+        cuts.push(body.start + bounds[prev]..body.start + bounds[k]);
+        k = prev;
+    }
+    cuts.reverse();
+    cuts
 }
 
 /// Splits a hashtag body at case changes, letter/digit changes and underscores; empty unless 2+ parts.
@@ -230,7 +424,9 @@ mod tests {
             texts("'quoted' rock'n'roll"),
             ["'", "quoted", "'", "rock'n'roll"]
         );
-        assert_eq!(normalize("Where is my bag?").text, "where is my bag ?");
+        assert_eq!(normalize("Where is my bag?").text, " where is my bag ? ");
+        assert_eq!(normalize("Where is my bag?").joined(), "where is my bag ?");
+        assert_eq!(normalize("").text, " ");
     }
 
     #[test]
@@ -296,10 +492,46 @@ mod tests {
     }
 
     #[test]
+    fn nfkc_case_and_arabic_variants_fold() {
+        assert_eq!(texts("ＷＯＲＳＴ Straße"), ["worst", "strasse"]);
+        // Arabic yeh/kaf/heh typed for the Urdu letters, tatweel and a zabar: all the same word after folding.
+        assert_eq!(fold("خراب سروس ہے"), fold("خراب سروس هے"));
+        assert_eq!(fold("بكواس"), "بکواس");
+        assert_eq!(fold("كيا"), "کیا");
+        assert_eq!(fold("بـــہت"), "بہت");
+        assert_eq!(fold("بَہت"), "بہت");
+        assert_eq!(texts("دن ۳"), ["دن", "3"]);
+        // Telugu vowel signs and virama survive NFKC inside the word.
+        assert_eq!(texts("రాలేదు!"), ["రాలేదు", "!"]);
+    }
+
+    #[test]
+    fn stretched_words_shrink_to_known_words() {
+        let vocab = |w: &str| matches!(w, "so" | "good" | "bad" | "teruk");
+        let n = normalize_with("sooooo goooood baaaad teruuuuk hmmmm", &vocab);
+        assert_eq!(n.joined(), "so good bad teruk hmm");
+        assert!(n.tokens.iter().all(|t| t.stretched));
+        assert!(!normalize("good").tokens[0].stretched);
+        assert_eq!(normalize("sooo").joined(), "soo");
+    }
+
+    #[test]
+    fn lowercase_hashtags_split_into_known_words() {
+        let vocab = |w: &str| matches!(w, "never" | "flying" | "again" | "fly" | "in" | "gagain");
+        let n = normalize_with("#neverflyingagain", &vocab);
+        assert_eq!(n.joined(), "#neverflyingagain never flying again");
+        assert_eq!(normalize_with("#northwind", &vocab).joined(), "#northwind");
+        assert_eq!(normalize("#neverflyingagain").joined(), "#neverflyingagain");
+    }
+
+    #[test]
     fn huge_and_odd_input_is_fine() {
         let big = "Northwind lost my bag 😡!!! ".repeat(40_000);
         assert_eq!(normalize(&big).tokens.len(), 40_000 * 6);
         let odd = String::from_utf8_lossy(&[0xff, 0xfe, b'a', 0xc3]).into_owned();
         assert!(!normalize(&odd).tokens.is_empty());
+        let stretched = format!("#{} {}", "a".repeat(500_000), "o".repeat(500_000));
+        let vocab = |w: &str| w == "a";
+        assert_eq!(normalize_with(&stretched, &vocab).tokens.len(), 2);
     }
 }

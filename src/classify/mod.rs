@@ -1,33 +1,45 @@
 //! Keyword classification: readable, editable rules turned into a verdict that says *why*.
 //!
-//! Built-in packs (`packs/*.toml`) and the config's `[[classify.rule]]` entries are compiled once into one
-//! [`PhraseSet`] (words and phrases, whole tokens) and one `RegexSet`. Each hit's weight is then adjusted by what
-//! stands around it: a negator shortly before flips and dampens it ("not bad"), an intensifier strengthens it,
-//! ALL CAPS adds weight, a contrast word ("but") makes what follows count more than what precedes it. Exclamation
-//! marks amplify the total. The sum becomes a compound score in [-1, 1].
+//! The selected packs (`packs/*.toml`, plus any `[classify] pack_files`) and the config's `[[classify.rule]]`
+//! entries are compiled once into one [`PhraseSet`]: every word and phrase of every rule and lexicon, and the
+//! negators, intensifiers and contrast words, in a single aho-corasick automaton, plus one `RegexSet` for the few
+//! regex rules. A word only matches text in its own script, so every pack that fits a text's scripts applies to it:
+//! Taglish, Manglish or Roman Urdu mixed with English hear both languages' rules.
+//!
+//! Each hit's weight is then adjusted by what stands around it: a negator shortly before ("not bad", "tidak
+//! bagus") or, in Urdu and Telugu, just after ("اچھا نہیں", "బాగా లేదు") flips and dampens it; an intensifier
+//! strengthens it; ALL CAPS (in a text that is not all caps) and stretched letters add weight; a contrast word
+//! ("but", "tapi", "pero", "لیکن", "కానీ") makes what follows count more than what precedes it. Exclamation marks
+//! amplify the total. The sum becomes a compound score in [-1, 1].
 //!
 //! A mention is a **complaint** when its score is at or below `complaint_at`, or when a complaint cue (a rule with
 //! tags, such as "still waiting" or "where is my") fired with a weight of -2 or less and the text is not clearly
 //! positive (score below 0.5): most real complaints are polite and carry no angry word.
 
-mod pack;
+pub mod pack;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 
 use regex::{Regex, RegexSet};
 use serde::{Deserialize, Serialize};
 
-use crate::phrase::{PhraseMatch, PhraseSet};
-use crate::text::{Normalized, TokenKind, normalize};
+pub use pack::Pack;
+
+use crate::phrase::PhraseSet;
+use crate::text::{Normalized, TokenKind, normalize_into};
 
 /// Default complaint threshold: a single cue such as "where is my" (-1.5) reaches it; a bare "refund" does not.
 pub const DEFAULT_COMPLAINT_AT: f64 = -0.3;
 
 /// How far back (in tokens) a negator reaches.
 const NEGATION_SCOPE: usize = 3;
+/// How far forward (in tokens) a negator that follows its word (Urdu, Telugu) reaches.
+const NEGATION_AFTER_SCOPE: usize = 2;
 /// VADER's empirically found factor for negated words.
 const NEGATION_FACTOR: f64 = -0.74;
 const CAPS_BOOST: f64 = 0.733;
+const STRETCH_BOOST: f64 = 0.3;
 const EXCLAMATION_BOOST: f64 = 0.292;
 const QUESTION_BOOST: f64 = 0.18;
 /// Normalisation constant of the compound score (as in VADER).
@@ -86,6 +98,10 @@ pub struct Hit {
     pub rule: String,
     /// The matched words as written in the text.
     pub text: String,
+    /// Byte offset of the match in the text.
+    pub start: usize,
+    /// Byte offset just past the match.
+    pub end: usize,
     /// Its contribution after negation, intensifiers, caps and contrast.
     pub weight: f64,
 }
@@ -99,7 +115,8 @@ pub struct Verdict {
     pub score: f64,
     /// Would open a case.
     pub complaint: bool,
-    /// Language of the pack whose rules fired most, when any did.
+    /// Language: the platform's when it gave one, else detected (whatlang, among the selected packs' languages),
+    /// else the language of the pack whose rules fired most; none for a text with no words.
     pub lang: Option<String>,
     /// Sorted tags of the rules that fired.
     pub tags: Vec<String>,
@@ -116,23 +133,44 @@ struct Rule {
     lang: Option<String>,
 }
 
+/// What a pattern of the automaton is.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    /// A word or phrase of this rule; the weight overrides the rule's (lexicon entries).
+    Rule(usize, f64),
+    Negator,
+    NegatorAfter,
+    Intensifier(f64),
+    Contrast,
+}
+
 /// Compiled rules; build once, classify many.
 pub struct Classifier {
     rules: Vec<Rule>,
-    phrases: PhraseSet,
-    phrase_rule: Vec<usize>,
+    matcher: PhraseSet,
+    roles: Vec<Role>,
     regexes: RegexSet,
     regex_list: Vec<(usize, Regex)>,
-    negators: PhraseSet,
-    intensifiers: PhraseSet,
-    intensity: Vec<f64>,
-    contrast: PhraseSet,
+    /// Single words the packs know: how stretched words are shrunk and lowercase hashtags split.
+    vocab: HashSet<String>,
+    detector: crate::lang::Detector,
     complaint_at: f64,
 }
 
 impl Classifier {
-    /// Built-in packs plus `rules`; every problem in `rules` is reported.
+    /// Every built-in pack plus `rules`; every problem in `rules` is reported.
     pub fn new(rules: &[RuleConfig], complaint_at: f64) -> Result<Classifier, Vec<RuleProblem>> {
+        let packs: Vec<&Pack> = pack::builtin().iter().collect();
+        Classifier::with_packs(&packs, rules, complaint_at)
+    }
+
+    /// The given packs plus `rules` (a rule named like a pack's rule replaces it); every problem in `rules` is
+    /// reported.
+    pub fn with_packs(
+        packs: &[&Pack],
+        rules: &[RuleConfig],
+        complaint_at: f64,
+    ) -> Result<Classifier, Vec<RuleProblem>> {
         let problems: Vec<RuleProblem> = rules
             .iter()
             .enumerate()
@@ -141,7 +179,6 @@ impl Classifier {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let packs = pack::builtin();
         let mut merged: Vec<(RuleConfig, Option<String>)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         for (rule, lang) in packs
@@ -167,17 +204,17 @@ impl Classifier {
 
     fn compile(
         merged: Vec<(RuleConfig, Option<String>)>,
-        packs: &[pack::Pack],
+        packs: &[&Pack],
         complaint_at: f64,
     ) -> Classifier {
-        let mut patterns = Vec::new();
-        let mut phrase_rule = Vec::new();
+        let mut patterns: Vec<String> = Vec::new();
+        let mut roles = Vec::new();
         let mut regex_list = Vec::new();
         let mut rules = Vec::new();
         for (i, (r, lang)) in merged.into_iter().enumerate() {
             for p in r.words.iter().chain(&r.phrases) {
                 patterns.push(p.clone());
-                phrase_rule.push(i);
+                roles.push(Role::Rule(i, r.weight));
             }
             if let Some(re) = &r.regex {
                 regex_list.push((i, Regex::new(re).expect("regex checked")));
@@ -189,105 +226,215 @@ impl Classifier {
                 lang,
             });
         }
-        let list = |f: fn(&pack::Pack) -> Vec<String>| {
-            PhraseSet::new(packs.iter().flat_map(f)).expect("pack words compile")
-        };
-        let intensity_pairs: Vec<(String, f64)> =
-            packs.iter().flat_map(|p| p.intensifiers.clone()).collect();
+        // Lexicon words a rule already lists keep the rule's weight.
+        let listed: HashSet<String> = patterns
+            .iter()
+            .map(|p| crate::text::normalize(p).joined().to_string())
+            .collect();
+        for p in packs {
+            if p.lexicon.is_empty() {
+                continue;
+            }
+            let rule = rules.len();
+            rules.push(Rule {
+                name: format!("{}.lexicon", p.lang),
+                weight: 0.0,
+                tags: vec![],
+                lang: Some(p.lang.clone()),
+            });
+            for (word, weight) in &p.lexicon {
+                if !listed.contains(crate::text::normalize(word).joined()) {
+                    patterns.push(word.clone());
+                    roles.push(Role::Rule(rule, *weight));
+                }
+            }
+        }
+        for p in packs {
+            let words =
+                |list: &[String], role: Role, patterns: &mut Vec<String>, roles: &mut Vec<Role>| {
+                    for w in list {
+                        patterns.push(w.clone());
+                        roles.push(role);
+                    }
+                };
+            words(&p.negators, Role::Negator, &mut patterns, &mut roles);
+            words(
+                &p.negators_after,
+                Role::NegatorAfter,
+                &mut patterns,
+                &mut roles,
+            );
+            words(&p.contrast, Role::Contrast, &mut patterns, &mut roles);
+            for (w, v) in &p.intensifiers {
+                patterns.push(w.clone());
+                roles.push(Role::Intensifier(*v));
+            }
+        }
+        // Every word of every pattern, so `#neverflyingagain` splits into the words of "never flying".
+        let vocab = patterns
+            .iter()
+            .flat_map(|p| {
+                let n = crate::text::normalize(p.trim_end_matches('*'));
+                n.tokens
+                    .iter()
+                    .filter(|t| t.kind == TokenKind::Word)
+                    .map(|t| n.text[t.span.clone()].to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let langs: Vec<&str> = packs.iter().map(|p| p.lang.as_str()).collect();
         Classifier {
             rules,
-            phrases: PhraseSet::new(&patterns).expect("patterns checked"),
-            phrase_rule,
+            matcher: PhraseSet::new(&patterns).expect("pack and config patterns are checked"),
+            roles,
             regexes: RegexSet::new(regex_list.iter().map(|(_, r)| r.as_str()))
                 .expect("regexes checked"),
             regex_list,
-            negators: list(|p| p.negators.clone()),
-            intensifiers: PhraseSet::new(intensity_pairs.iter().map(|(w, _)| w))
-                .expect("pack words compile"),
-            intensity: intensity_pairs.iter().map(|(_, v)| *v).collect(),
-            contrast: list(|p| p.contrast.clone()),
+            vocab,
+            detector: crate::lang::Detector::new(&langs),
             complaint_at,
         }
     }
 
-    /// Classifies one text.
+    /// Detects the text's language, then classifies it: what `earshot classify` and `earshot eval` do.
     pub fn classify(&self, text: &str) -> Verdict {
-        let n = normalize(text);
-        let mut found: Vec<(usize, std::ops::Range<usize>)> = self
-            .phrases
-            .find_all(&n)
-            .into_iter()
-            .map(|m| (self.phrase_rule[m.pattern], m.tokens))
-            .collect();
-        found.extend(self.regex_hits(&n));
-        found.sort_by_key(|(_, t)| t.start);
-        let ctx = Context::new(self, &n, &found);
-        let mut hits = Vec::new();
+        let lang = self.detector.detect(text);
+        self.classify_in(text, lang.as_deref())
+    }
+
+    /// The text's language, detected among the selected packs' languages, when it can be told.
+    pub fn detect_language(&self, text: &str) -> Option<String> {
+        self.detector.detect(text)
+    }
+
+    /// Classifies one text in a known language (the platform's tag, or [`Classifier::detect_language`]'s); with
+    /// none, the verdict names the language of the pack whose rules fired most.
+    pub fn classify_in(&self, text: &str, lang: Option<&str>) -> Verdict {
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            let verdict = self.classify_with(text, lang, &mut scratch);
+            if scratch.norm.text.capacity() > 1 << 16 {
+                *scratch = Scratch::default();
+            }
+            verdict
+        })
+    }
+
+    fn classify_with(&self, text: &str, lang: Option<&str>, scratch: &mut Scratch) -> Verdict {
+        let Scratch {
+            norm: n,
+            found,
+            others,
+            taken,
+        } = scratch;
+        normalize_into(text, &|w| self.vocab.contains(w), n);
+        found.clear();
+        others.clear();
+        self.matcher
+            .for_each_match(n, |m| match self.roles[m.pattern] {
+                Role::Rule(rule, weight) => found.push(Found {
+                    rule,
+                    weight,
+                    tokens: m.tokens,
+                }),
+                role => others.push((role, m.tokens)),
+            });
+        longest_first(found, taken, n.tokens.len());
+        self.regex_hits(n, found);
+        found.sort_unstable_by_key(|f| (f.tokens.start, f.rule));
+        let ctx = Context::new(n, found, others);
+        let mut hits = Vec::with_capacity(found.len());
         let mut sum = 0.0;
         let mut strongest_cue: f64 = 0.0;
-        for (rule_idx, toks) in &found {
-            let rule = &self.rules[*rule_idx];
-            let w = ctx.adjust(rule.weight, toks, &n);
+        for f in found.iter() {
+            let rule = &self.rules[f.rule];
+            let w = ctx.adjust(f.weight, &f.tokens, n);
             sum += w;
             if !rule.tags.is_empty() {
                 strongest_cue = strongest_cue.min(w);
             }
-            let original = n.tokens[toks.start].original.start..n.tokens[toks.end - 1].original.end;
+            let original =
+                n.tokens[f.tokens.start].original.start..n.tokens[f.tokens.end - 1].original.end;
             hits.push(Hit {
                 rule: rule.name.clone(),
-                text: text[original].to_string(),
+                text: text[original.clone()].to_string(),
+                start: original.start,
+                end: original.end,
                 weight: round(w),
             });
         }
         sum = ctx.punctuate(sum);
         let score = round((sum / (sum * sum + ALPHA).sqrt()).clamp(-1.0, 1.0));
         let complaint = score <= self.complaint_at || (strongest_cue <= STRONG_CUE && score < 0.5);
-        self.verdict(score, complaint, &found, hits)
+        let lang = match lang {
+            Some(l) if !l.trim().is_empty() => Some(crate::lang::primary(l)),
+            _ => self.pack_vote(found),
+        };
+        self.verdict(score, complaint, lang, found, hits)
     }
 
-    fn regex_hits(&self, n: &Normalized) -> Vec<(usize, std::ops::Range<usize>)> {
-        if self.regex_list.is_empty() {
-            return vec![];
+    /// Adds each regex rule's first whole-word match to `found`.
+    fn regex_hits(&self, n: &Normalized, found: &mut Vec<Found>) {
+        // Most texts match no regex: one quick yes/no (which can skip ahead on the regexes' literals) first.
+        if self.regex_list.is_empty() || !self.regexes.is_match(&n.text) {
+            return;
         }
-        self.regexes
-            .matches(&n.text)
+        let bytes = n.text.as_bytes();
+        for i in self.regexes.matches(&n.text).into_iter() {
+            let (rule, re) = &self.regex_list[i];
+            let whole_words = |m: &regex::Match| {
+                m.start() > 0
+                    && bytes[m.start() - 1] == b' '
+                    && (bytes[m.end() - 1] == b' ' || bytes.get(m.end()) == Some(&b' '))
+            };
+            let Some(m) = re.find_iter(&n.text).find(whole_words) else {
+                continue;
+            };
+            let first = n.tokens.partition_point(|t| t.span.end <= m.start());
+            let last = n.tokens.partition_point(|t| t.span.start < m.end());
+            if first < last {
+                found.push(Found {
+                    rule: *rule,
+                    weight: self.rules[*rule].weight,
+                    tokens: first..last,
+                });
+            }
+        }
+    }
+
+    /// The language of the pack whose rules fired most.
+    fn pack_vote(&self, found: &[Found]) -> Option<String> {
+        let mut langs: HashMap<&str, usize> = HashMap::new();
+        for f in found {
+            if let Some(l) = &self.rules[f.rule].lang {
+                *langs.entry(l.as_str()).or_default() += 1;
+            }
+        }
+        langs
             .into_iter()
-            .filter_map(|i| {
-                let (rule, re) = &self.regex_list[i];
-                let m = re.find(&n.text)?;
-                let first = n.tokens.partition_point(|t| t.span.end <= m.start());
-                let last = n.tokens.partition_point(|t| t.span.start < m.end());
-                (first < last).then_some((*rule, first..last))
-            })
-            .collect()
+            .max_by_key(|(l, c)| (*c, std::cmp::Reverse(*l)))
+            .map(|(l, _)| l.to_string())
     }
 
     fn verdict(
         &self,
         score: f64,
         complaint: bool,
-        found: &[(usize, std::ops::Range<usize>)],
+        lang: Option<String>,
+        found: &[Found],
         hits: Vec<Hit>,
     ) -> Verdict {
         let mut rules: Vec<String> = Vec::new();
         let mut tags: Vec<String> = Vec::new();
-        let mut langs: HashMap<&str, usize> = HashMap::new();
-        for (i, _) in found {
-            let r = &self.rules[*i];
+        for f in found {
+            let r = &self.rules[f.rule];
             if !rules.contains(&r.name) {
                 rules.push(r.name.clone());
             }
             tags.extend(r.tags.iter().cloned());
-            if let Some(l) = &r.lang {
-                *langs.entry(l.as_str()).or_default() += 1;
-            }
         }
         tags.sort();
         tags.dedup();
-        let lang = langs
-            .into_iter()
-            .max_by_key(|(l, c)| (*c, std::cmp::Reverse(*l)))
-            .map(|(l, _)| l.to_string());
         let sentiment = if score >= 0.05 {
             Sentiment::Positive
         } else if score <= -0.05 {
@@ -307,49 +454,108 @@ impl Classifier {
     }
 }
 
+/// Buffers reused from one classification to the next on a thread.
+#[derive(Default)]
+struct Scratch {
+    norm: Normalized,
+    found: Vec<Found>,
+    others: Vec<(Role, Range<usize>)>,
+    taken: Vec<bool>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// One rule hit before adjustment.
+struct Found {
+    rule: usize,
+    weight: f64,
+    tokens: Range<usize>,
+}
+
+/// Keeps non-overlapping hits: where hits overlap, the one with more tokens wins, then the leftmost, then the
+/// earlier rule (pack rules before config rules before lexicon words).
+fn longest_first(found: &mut Vec<Found>, taken: &mut Vec<bool>, tokens: usize) {
+    found.sort_unstable_by_key(|f| (std::cmp::Reverse(f.tokens.len()), f.tokens.start, f.rule));
+    taken.clear();
+    taken.resize(tokens, false);
+    found.retain(|f| {
+        let free = f.tokens.clone().all(|t| !taken[t]);
+        if free {
+            f.tokens.clone().for_each(|t| taken[t] = true);
+        }
+        free
+    });
+}
+
 /// What stands around the hits of one text: negators, intensifiers, contrast, punctuation.
 struct Context {
+    /// Last token of each negator that precedes its word.
     negator_ends: Vec<usize>,
+    /// First token of each negator that follows its word.
+    negator_after_starts: Vec<usize>,
     intensifier_at: HashMap<usize, f64>,
     contrast_at: Option<usize>,
+    /// Some words are in caps and some are not: caps then mean shouting.
+    caps_differ: bool,
     exclamations: usize,
     questions: usize,
 }
 
 impl Context {
-    fn new(c: &Classifier, n: &Normalized, hits: &[(usize, std::ops::Range<usize>)]) -> Context {
-        // A negator that is part of a hit ("never arrived") belongs to that hit and negates nothing else.
-        let in_hit = |t: usize| hits.iter().any(|(_, r)| r.contains(&t));
-        let ends = |ms: Vec<PhraseMatch>| {
-            ms.into_iter()
-                .map(|m| m.tokens.end - 1)
-                .filter(|&e| !in_hit(e))
-                .collect::<Vec<_>>()
+    fn new(n: &Normalized, hits: &[Found], others: &[(Role, Range<usize>)]) -> Context {
+        // A negator or intensifier that is part of a hit ("never arrived") belongs to that hit.
+        let in_hit = |t: usize| hits.iter().any(|f| f.tokens.contains(&t));
+        let mut ctx = Context {
+            negator_ends: vec![],
+            negator_after_starts: vec![],
+            intensifier_at: HashMap::new(),
+            contrast_at: None,
+            caps_differ: false,
+            exclamations: 0,
+            questions: 0,
         };
-        let intensifier_at = c
-            .intensifiers
-            .find_all(n)
-            .into_iter()
-            .map(|m| (m.tokens.end - 1, c.intensity[m.pattern]))
-            .collect();
-        let count = |ch: char| {
-            n.tokens
-                .iter()
-                .filter(|t| t.kind == TokenKind::Punct)
-                .map(|t| n.text[t.span.clone()].matches(ch).count())
-                .sum()
-        };
-        Context {
-            negator_ends: ends(c.negators.find_all(n)),
-            intensifier_at,
-            contrast_at: c.contrast.find_all(n).first().map(|m| m.tokens.start),
-            exclamations: count('!'),
-            questions: count('?'),
+        for (role, toks) in others {
+            if toks.clone().any(in_hit) {
+                continue;
+            }
+            match role {
+                Role::Negator => ctx.negator_ends.push(toks.end - 1),
+                Role::NegatorAfter => ctx.negator_after_starts.push(toks.start),
+                Role::Intensifier(v) => {
+                    ctx.intensifier_at.insert(toks.end - 1, *v);
+                }
+                Role::Contrast => {
+                    ctx.contrast_at =
+                        Some(ctx.contrast_at.map_or(toks.start, |c| c.min(toks.start)))
+                }
+                Role::Rule(..) => {}
+            }
         }
+        let (mut caps, mut lower) = (false, false);
+        for t in &n.tokens {
+            match t.kind {
+                TokenKind::Punct => {
+                    for ch in n.text[t.span.clone()].chars() {
+                        match ch {
+                            '!' => ctx.exclamations += 1,
+                            '?' => ctx.questions += 1,
+                            _ => {}
+                        }
+                    }
+                }
+                TokenKind::Word if t.caps => caps = true,
+                TokenKind::Word => lower = true,
+                _ => {}
+            }
+        }
+        ctx.caps_differ = caps && lower;
+        ctx
     }
 
     /// A hit's weight after the words around it.
-    fn adjust(&self, weight: f64, toks: &std::ops::Range<usize>, n: &Normalized) -> f64 {
+    fn adjust(&self, weight: f64, toks: &Range<usize>, n: &Normalized) -> f64 {
         let sign = weight.signum();
         let mut w = weight;
         for back in 1..=2 {
@@ -362,14 +568,22 @@ impl Context {
                 break;
             }
         }
-        if n.tokens[toks.clone()].iter().any(|t| t.caps) {
+        let words = &n.tokens[toks.clone()];
+        if self.caps_differ && words.iter().any(|t| t.caps) {
             w += sign * CAPS_BOOST;
         }
-        let negated = self
+        if words.iter().any(|t| t.stretched) {
+            w += sign * STRETCH_BOOST;
+        }
+        let before = self
             .negator_ends
             .iter()
             .any(|&e| e < toks.start && toks.start - e <= NEGATION_SCOPE);
-        if negated {
+        let after = self
+            .negator_after_starts
+            .iter()
+            .any(|&s| s >= toks.end && s - toks.end < NEGATION_AFTER_SCOPE);
+        if before || after {
             w *= NEGATION_FACTOR;
         }
         match self.contrast_at {
@@ -396,7 +610,8 @@ fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn check_rule(i: usize, r: &RuleConfig) -> Vec<RuleProblem> {
+/// Every problem of one rule (`i` is its index, for the report).
+pub fn check_rule(i: usize, r: &RuleConfig) -> Vec<RuleProblem> {
     let mut out = Vec::new();
     let mut p = |field, message: String| {
         out.push(RuleProblem {

@@ -10,7 +10,7 @@ use super::{
     SourceSpec, Tier, default_user_agent, values,
 };
 use crate::alert::Event;
-use crate::classify::{Classifier, DEFAULT_COMPLAINT_AT};
+use crate::classify::{Classifier, DEFAULT_COMPLAINT_AT, Pack};
 use crate::notify::NotifierKind;
 use crate::source::SourceKind;
 
@@ -108,7 +108,7 @@ pub(super) fn check(
         problems,
     );
     let sla = check_sla(&raw, &notifiers, &sources, problems, warnings, &mut dur);
-    let classify = check_classify(&raw, problems);
+    let classify = check_classify(base_dir, &raw, problems);
     let delivery = Delivery {
         retry_initial: dur(
             "delivery.retry_initial",
@@ -326,15 +326,52 @@ fn check_sla(
     }
 }
 
-pub(super) fn check_classify(raw: &RawConfig, problems: &mut Vec<Problem>) -> ClassifySettings {
-    let complaint_at = raw.classify.complaint_at.unwrap_or(DEFAULT_COMPLAINT_AT);
+pub(super) fn check_classify(
+    base_dir: &Path,
+    raw: &RawConfig,
+    problems: &mut Vec<Problem>,
+) -> ClassifySettings {
+    let c = &raw.classify;
+    let complaint_at = c.complaint_at.unwrap_or(DEFAULT_COMPLAINT_AT);
     if !(-1.0..=0.0).contains(&complaint_at) {
         problems.push(Problem::new(
             "classify.complaint_at",
             "must be between -1.0 and 0.0",
         ));
     }
-    if let Err(rule_problems) = Classifier::new(&raw.classify.rule, complaint_at) {
+    let builtin = crate::classify::pack::builtin_languages();
+    let languages: Vec<String> = match &c.languages {
+        None => builtin.iter().map(|l| l.to_string()).collect(),
+        Some(list) => {
+            for (i, l) in list.iter().enumerate() {
+                if !builtin.contains(&l.as_str()) {
+                    problems.push(Problem::new(
+                        format!("classify.languages[{i}]"),
+                        format!(
+                            "no built-in pack for {l:?}; there are {}",
+                            builtin.join(", ")
+                        ),
+                    ));
+                }
+            }
+            list.clone()
+        }
+    };
+    let mut extra_packs = Vec::new();
+    for (i, f) in c.pack_files.iter().enumerate() {
+        let path = values::resolve(base_dir, f);
+        match Pack::load(&path) {
+            Ok(p) => extra_packs.push(p),
+            Err(e) => problems.push(Problem::new(format!("classify.pack_files[{i}]"), e)),
+        }
+    }
+    let settings = ClassifySettings {
+        complaint_at,
+        rules: c.rule.clone(),
+        languages,
+        extra_packs,
+    };
+    if let Err(rule_problems) = Classifier::with_packs(&settings.packs(), &c.rule, complaint_at) {
         for p in rule_problems {
             problems.push(Problem::new(
                 format!("classify.rule[{}].{}", p.index, p.field),
@@ -342,10 +379,7 @@ pub(super) fn check_classify(raw: &RawConfig, problems: &mut Vec<Problem>) -> Cl
             ));
         }
     }
-    ClassifySettings {
-        complaint_at,
-        rules: raw.classify.rule.clone(),
-    }
+    settings
 }
 
 fn required_name(name: &Option<String>, path: &str, problems: &mut Vec<Problem>) -> String {

@@ -16,7 +16,7 @@ pub use problems::{ConfigError, Located, Problem};
 pub use values::Secret;
 
 use crate::alert::Event;
-use crate::classify::{Classifier, RuleConfig};
+use crate::classify::{Classifier, Pack, RuleConfig};
 use crate::notify::NotifierKind;
 use crate::source::SourceKind;
 use raw::RawConfig;
@@ -123,14 +123,28 @@ pub struct NotifierSpec {
 pub struct ClassifySettings {
     /// Complaint threshold on the compound score.
     pub complaint_at: f64,
-    /// Rules added to (or replacing) the built-in packs.
+    /// Rules added to (or replacing) the packs' rules.
     pub rules: Vec<RuleConfig>,
+    /// The selected built-in packs' languages.
+    pub languages: Vec<String>,
+    /// Packs read from `pack_files`.
+    pub extra_packs: Vec<Pack>,
 }
 
 impl ClassifySettings {
-    /// Builds the classifier; the rules were validated when the config loaded.
+    /// The selected built-in packs, then the extra ones.
+    pub fn packs(&self) -> Vec<&Pack> {
+        crate::classify::pack::builtin()
+            .iter()
+            .filter(|p| self.languages.contains(&p.lang))
+            .chain(&self.extra_packs)
+            .collect()
+    }
+
+    /// Builds the classifier; packs and rules were validated when the config loaded.
     pub fn classifier(&self) -> Classifier {
-        Classifier::new(&self.rules, self.complaint_at).unwrap_or_else(|_| Classifier::builtin())
+        Classifier::with_packs(&self.packs(), &self.rules, self.complaint_at)
+            .unwrap_or_else(|_| Classifier::builtin())
     }
 }
 
@@ -256,7 +270,7 @@ pub fn load_classify(file: &Path) -> Result<ClassifySettings, ConfigError> {
     let text = read_text(file)?;
     let raw = read_raw(file, &text, |_| {})?;
     let mut problems = Vec::new();
-    let settings = check::check_classify(&raw, &mut problems);
+    let settings = check::check_classify(&base_dir(file), &raw, &mut problems);
     if problems.is_empty() {
         Ok(settings)
     } else {

@@ -121,6 +121,11 @@ pub struct RawNotify {
 pub struct RawClassify {
     /// Score at or below which a mention is a complaint (opens a case); -1.0 ..= 0.0.
     pub complaint_at: Option<f64>,
+    /// Built-in packs to use (`en`, `ms`, `tl`, `ur`, `te`); all of them when absent.
+    pub languages: Option<Vec<String>>,
+    /// Extra rule packs (TOML files in the built-in packs' format), relative to the config file.
+    #[serde(default)]
+    pub pack_files: Vec<String>,
     /// Extra or replacement keyword rules.
     #[serde(default)]
     pub rule: Vec<RuleConfig>,

@@ -218,6 +218,15 @@ fn facts(a: &Alert) -> Vec<(&'static str, String)> {
             format!("{:?} ({:.2})", a.verdict.sentiment, a.verdict.score).to_lowercase(),
         ),
         ("Rules", a.verdict.rules.join(", ")),
+        (
+            "Why",
+            a.verdict
+                .hits
+                .iter()
+                .map(|h| format!("\"{}\" ({}, {:+.1})", h.text, h.rule, h.weight))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
     ];
     if let Some(c) = &a.closure {
         f.push((

@@ -271,6 +271,7 @@ fn build_alert(
                     rules: vec![],
                     tags: vec![],
                     lang: None,
+                    hits: vec![],
                 },
                 |v| AlertVerdict {
                     sentiment: v.sentiment,
@@ -279,6 +280,7 @@ fn build_alert(
                     rules: v.rules,
                     tags: v.tags,
                     lang: v.lang,
+                    hits: v.hits,
                 },
             );
             Ok(Alert {
