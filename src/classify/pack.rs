@@ -14,6 +14,7 @@ use crate::phrase::PhraseSet;
 const PACKS: &[(&str, &str)] = &[
     ("en", include_str!("packs/en.toml")),
     ("en", include_str!("packs/en-lexicon.toml")),
+    ("ms", include_str!("packs/ms.toml")),
 ];
 
 /// One language's words.
