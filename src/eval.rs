@@ -227,7 +227,7 @@ pub fn evaluate(classifier: &Classifier, examples: &[Example]) -> Report {
     let mut misclassified = Vec::new();
     for ex in examples {
         let verdict = classifier.classify_in(&ex.text, ex.lang.as_deref());
-        let lang = verdict.lang.clone().unwrap_or_else(|| "?".to_string());
+        let lang = verdict.lang.as_deref().unwrap_or("?").to_string();
         overall.add(ex.complaint, verdict.complaint);
         by_lang
             .entry(lang.clone())

@@ -89,6 +89,15 @@ pub fn normalize_into(input: &str, known: &dyn Fn(&str) -> bool, out: &mut Norma
     out.text.reserve(input.len() + 8);
     out.tokens.reserve(input.len() / 3 + 4);
     out.text.push(' ');
+    if input.is_ascii() {
+        tokenize_ascii(input, known, out);
+    } else {
+        tokenize_chars(input, known, out);
+    }
+}
+
+/// Tokenises any input on its visible characters.
+fn tokenize_chars(input: &str, known: &dyn Fn(&str) -> bool, out: &mut Normalized) {
     CHARS.with(|cell| {
         let mut chars = cell.borrow_mut();
         chars.clear();
@@ -148,6 +157,100 @@ fn tokenize(
             i = j;
         }
     }
+}
+
+/// [`tokenize`] for ASCII input (most posts), on bytes: the same tokens, several times faster, as it needs no
+/// char table, no NFKC and no Unicode lookups. A unit test holds the two to the same output.
+fn tokenize_ascii(input: &str, known: &dyn Fn(&str) -> bool, out: &mut Normalized) {
+    let b = input.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let tag_at = |j: usize| matches!(b[j], b'#' | b'@') && b.get(j + 1).is_some_and(|&n| word(n));
+    let word_end = |mut j: usize| {
+        while j < b.len()
+            && (word(b[j])
+                || (b[j] == b'\''
+                    && j > 0
+                    && word(b[j - 1])
+                    && b.get(j + 1).is_some_and(|&n| word(n))))
+        {
+            j += 1;
+        }
+        j
+    };
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_whitespace() || c == 0x0B {
+            i += 1;
+        } else if tag_at(i) {
+            let j = word_end(i + 1);
+            if c == b'#' {
+                push_ascii(out, input, i..j, TokenKind::Hashtag, known);
+                let mut parts = hashtag_parts(input, i + 1..j);
+                if parts.is_empty() {
+                    parts = known_words(input, i + 1..j, known);
+                }
+                for part in parts {
+                    push_ascii(out, input, part, TokenKind::Word, known);
+                }
+            } else {
+                push_ascii(out, input, i..j, TokenKind::Handle, known);
+            }
+            i = j;
+        } else if word(c) {
+            let j = word_end(i);
+            push_ascii(out, input, i..j, TokenKind::Word, known);
+            i = j;
+        } else {
+            let mut j = i + 1;
+            while j < b.len()
+                && !(b[j].is_ascii_whitespace() || b[j] == 0x0B || word(b[j]) || tag_at(j))
+            {
+                j += 1;
+            }
+            push_ascii(out, input, i..j, TokenKind::Punct, known);
+            i = j;
+        }
+    }
+}
+
+/// [`push`] for an ASCII token: folding, the caps test and the stretch test in one pass over its bytes.
+fn push_ascii(
+    out: &mut Normalized,
+    input: &str,
+    original: Range<usize>,
+    kind: TokenKind,
+    known: &dyn Fn(&str) -> bool,
+) {
+    let piece = &input.as_bytes()[original.clone()];
+    let (mut lower, mut upper) = (0, 0);
+    let mut stretched = false;
+    for (k, &c) in piece.iter().enumerate() {
+        lower += usize::from(c.is_ascii_lowercase());
+        upper += usize::from(c.is_ascii_uppercase());
+        stretched |= k >= 2
+            && c.is_ascii_alphabetic()
+            && c.eq_ignore_ascii_case(&piece[k - 1])
+            && c.eq_ignore_ascii_case(&piece[k - 2]);
+    }
+    let start = out.text.len();
+    out.text.push_str(&input[original.clone()]);
+    out.text[start..].make_ascii_lowercase();
+    let stretched = stretched && kind != TokenKind::Punct;
+    if stretched {
+        let folded = out.text[start..].to_string();
+        out.text.truncate(start);
+        out.text.push_str(&shrink(&folded, known));
+    }
+    let end = out.text.len();
+    out.text.push(' ');
+    out.tokens.push(Token {
+        span: start..end,
+        original,
+        kind,
+        caps: kind != TokenKind::Punct && upper >= 2 && lower == 0,
+        stretched,
+    });
 }
 
 /// Zero-width characters and variation selectors: dropped before tokenising.
@@ -412,6 +515,34 @@ mod tests {
             .iter()
             .map(|t| n.text[t.span.clone()].to_string())
             .collect()
+    }
+
+    #[test]
+    fn the_ascii_path_tokenises_as_the_general_one() {
+        let known = |w: &str| ["so", "good", "never", "again", "flying"].contains(&w);
+        let samples = [
+            "I don't LIKE it!!! @NorthwindHelp :( #NeverFlyingAgain #neverflyingagain #A_b2C",
+            "soooo goooood... ok?! a#b @ # @@x 'quoted' don't' 'tis _under_ x\x0by\x0cz\r\n\tq",
+            "WHERE IS MY BAG??? day 3 now :-) <3 #100days #ABCdef #lol_ @x#y",
+            "",
+            "   ",
+            "!!!",
+        ];
+        let mut random = String::new();
+        let mut x: u32 = 7;
+        for _ in 0..4000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let alphabet = b" aAbBoO'#@_!?.:-19\t\x0b";
+            random.push(char::from(alphabet[(x >> 16) as usize % alphabet.len()]));
+        }
+        for s in samples.iter().copied().chain([random.as_str()]) {
+            let mut general = Normalized::default();
+            general.text.push(' ');
+            tokenize_chars(s, &known, &mut general);
+            let fast = normalize_with(s, &known);
+            assert_eq!(fast.text, general.text, "{s:?}");
+            assert_eq!(fast.tokens, general.tokens, "{s:?}");
+        }
     }
 
     #[test]

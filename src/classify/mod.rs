@@ -2,8 +2,9 @@
 //!
 //! The selected packs (`packs/*.toml`, plus any `[classify] pack_files`) and the config's `[[classify.rule]]`
 //! entries are compiled once into one [`PhraseSet`]: every word and phrase of every rule and lexicon, and the
-//! negators, intensifiers and contrast words, in a single aho-corasick automaton, plus one `RegexSet` for the few
-//! regex rules. A word only matches text in its own script, so every pack that fits a text's scripts applies to it:
+//! negators, intensifiers and contrast words, in a single token trie walked once per text. A regex rule runs only
+//! on texts that hold a word its matches can start with (found in the same walk). A word only matches text in its
+//! own script, so every pack that fits a text's scripts applies to it:
 //! Taglish, Manglish or Roman Urdu mixed with English hear both languages' rules.
 //!
 //! Each hit's weight is then adjusted by what stands around it: a negator shortly before ("not bad", "tidak
@@ -20,8 +21,9 @@ pub mod pack;
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::sync::Arc;
 
-use regex::{Regex, RegexSet};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 pub use pack::Pack;
@@ -95,7 +97,7 @@ pub enum Sentiment {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Hit {
     /// The rule's name.
-    pub rule: String,
+    pub rule: Arc<str>,
     /// The matched words as written in the text.
     pub text: String,
     /// Byte offset of the match in the text.
@@ -117,20 +119,21 @@ pub struct Verdict {
     pub complaint: bool,
     /// Language: the platform's when it gave one, else detected (whatlang, among the selected packs' languages),
     /// else the language of the pack whose rules fired most; none for a text with no words.
-    pub lang: Option<String>,
+    pub lang: Option<Arc<str>>,
     /// Sorted tags of the rules that fired.
-    pub tags: Vec<String>,
+    pub tags: Vec<Arc<str>>,
     /// Names of the rules that fired, in order of first hit.
-    pub rules: Vec<String>,
+    pub rules: Vec<Arc<str>>,
     /// Every hit, in text order.
     pub hits: Vec<Hit>,
 }
 
+/// A compiled rule; names, tags and languages are shared with every verdict instead of copied into it.
 struct Rule {
-    name: String,
+    name: Arc<str>,
     weight: f64,
-    tags: Vec<String>,
-    lang: Option<String>,
+    tags: Vec<Arc<str>>,
+    lang: Option<Arc<str>>,
 }
 
 /// What a pattern of the automaton is.
@@ -142,6 +145,8 @@ enum Role {
     NegatorAfter,
     Intensifier(f64),
     Contrast,
+    /// A word that every match of this regex (by index in `regexes`) starts with.
+    RegexGate(usize),
 }
 
 /// Compiled rules; build once, classify many.
@@ -149,8 +154,10 @@ pub struct Classifier {
     rules: Vec<Rule>,
     matcher: PhraseSet,
     roles: Vec<Role>,
-    regexes: RegexSet,
-    regex_list: Vec<(usize, Regex)>,
+    /// Regex rules: (rule, regex).
+    regexes: Vec<(usize, Regex)>,
+    /// Regexes with no gate words, tried on every text.
+    ungated: Vec<usize>,
     /// Single words the packs know: how stretched words are shrunk and lowercase hashtags split.
     vocab: HashSet<String>,
     detector: crate::lang::Detector,
@@ -220,11 +227,23 @@ impl Classifier {
                 regex_list.push((i, Regex::new(re).expect("regex checked")));
             }
             rules.push(Rule {
-                name: r.name,
+                name: r.name.into(),
                 weight: r.weight,
-                tags: r.tags,
-                lang,
+                tags: r.tags.into_iter().map(Arc::from).collect(),
+                lang: lang.map(Arc::from),
             });
+        }
+        // A regex runs only on texts holding a word its matches can start with; the trie finds those words in the
+        // same walk as everything else, so texts without them cost nothing.
+        let mut ungated = Vec::new();
+        for (k, (_, re)) in regex_list.iter().enumerate() {
+            match regex_gate(re.as_str()) {
+                Some(words) => {
+                    roles.extend(words.iter().map(|_| Role::RegexGate(k)));
+                    patterns.extend(words);
+                }
+                None => ungated.push(k),
+            }
         }
         // Lexicon words a rule already lists keep the rule's weight.
         let listed: HashSet<String> = patterns
@@ -237,10 +256,10 @@ impl Classifier {
             }
             let rule = rules.len();
             rules.push(Rule {
-                name: format!("{}.lexicon", p.lang),
+                name: format!("{}.lexicon", p.lang).into(),
                 weight: 0.0,
                 tags: vec![],
-                lang: Some(p.lang.clone()),
+                lang: Some(p.lang.as_str().into()),
             });
             for (word, weight) in &p.lexicon {
                 if !listed.contains(crate::text::normalize(word).joined()) {
@@ -287,9 +306,8 @@ impl Classifier {
             rules,
             matcher: PhraseSet::new(&patterns).expect("pack and config patterns are checked"),
             roles,
-            regexes: RegexSet::new(regex_list.iter().map(|(_, r)| r.as_str()))
-                .expect("regexes checked"),
-            regex_list,
+            regexes: regex_list,
+            ungated,
             vocab,
             detector: crate::lang::Detector::new(&langs),
             complaint_at,
@@ -326,10 +344,13 @@ impl Classifier {
             found,
             others,
             taken,
+            gates,
         } = scratch;
         normalize_into(text, &|w| self.vocab.contains(w), n);
         found.clear();
         others.clear();
+        gates.clear();
+        gates.extend_from_slice(&self.ungated);
         self.matcher
             .for_each_match(n, |m| match self.roles[m.pattern] {
                 Role::Rule(rule, weight) => found.push(Found {
@@ -337,10 +358,13 @@ impl Classifier {
                     weight,
                     tokens: m.tokens,
                 }),
+                Role::RegexGate(k) => gates.push(k),
                 role => others.push((role, m.tokens)),
             });
         longest_first(found, taken, n.tokens.len());
-        self.regex_hits(n, found);
+        gates.sort_unstable();
+        gates.dedup();
+        self.regex_hits(n, gates, found);
         found.sort_unstable_by_key(|f| (f.tokens.start, f.rule));
         let ctx = Context::new(n, found, others);
         let mut hits = Vec::with_capacity(found.len());
@@ -367,21 +391,17 @@ impl Classifier {
         let score = round((sum / (sum * sum + ALPHA).sqrt()).clamp(-1.0, 1.0));
         let complaint = score <= self.complaint_at || (strongest_cue <= STRONG_CUE && score < 0.5);
         let lang = match lang {
-            Some(l) if !l.trim().is_empty() => Some(crate::lang::primary(l)),
+            Some(l) if !l.trim().is_empty() => Some(crate::lang::primary(l).into()),
             _ => self.pack_vote(found),
         };
         self.verdict(score, complaint, lang, found, hits)
     }
 
-    /// Adds each regex rule's first whole-word match to `found`.
-    fn regex_hits(&self, n: &Normalized, found: &mut Vec<Found>) {
-        // Most texts match no regex: one quick yes/no (which can skip ahead on the regexes' literals) first.
-        if self.regex_list.is_empty() || !self.regexes.is_match(&n.text) {
-            return;
-        }
+    /// Adds the first whole-word match of each regex in `which` to `found`.
+    fn regex_hits(&self, n: &Normalized, which: &[usize], found: &mut Vec<Found>) {
         let bytes = n.text.as_bytes();
-        for i in self.regexes.matches(&n.text).into_iter() {
-            let (rule, re) = &self.regex_list[i];
+        for &k in which {
+            let (rule, re) = &self.regexes[k];
             let whole_words = |m: &regex::Match| {
                 m.start() > 0
                     && bytes[m.start() - 1] == b' '
@@ -403,29 +423,33 @@ impl Classifier {
     }
 
     /// The language of the pack whose rules fired most.
-    fn pack_vote(&self, found: &[Found]) -> Option<String> {
-        let mut langs: HashMap<&str, usize> = HashMap::new();
+    fn pack_vote(&self, found: &[Found]) -> Option<Arc<str>> {
+        // A handful of hits at most: a list beats a hash map.
+        let mut langs: Vec<(&Arc<str>, usize)> = Vec::new();
         for f in found {
             if let Some(l) = &self.rules[f.rule].lang {
-                *langs.entry(l.as_str()).or_default() += 1;
+                match langs.iter_mut().find(|(k, _)| *k == l) {
+                    Some((_, c)) => *c += 1,
+                    None => langs.push((l, 1)),
+                }
             }
         }
         langs
             .into_iter()
             .max_by_key(|(l, c)| (*c, std::cmp::Reverse(*l)))
-            .map(|(l, _)| l.to_string())
+            .map(|(l, _)| l.clone())
     }
 
     fn verdict(
         &self,
         score: f64,
         complaint: bool,
-        lang: Option<String>,
+        lang: Option<Arc<str>>,
         found: &[Found],
         hits: Vec<Hit>,
     ) -> Verdict {
-        let mut rules: Vec<String> = Vec::new();
-        let mut tags: Vec<String> = Vec::new();
+        let mut rules: Vec<Arc<str>> = Vec::new();
+        let mut tags: Vec<Arc<str>> = Vec::new();
         for f in found {
             let r = &self.rules[f.rule];
             if !rules.contains(&r.name) {
@@ -461,6 +485,8 @@ struct Scratch {
     found: Vec<Found>,
     others: Vec<(Role, Range<usize>)>,
     taken: Vec<bool>,
+    /// Regexes to try.
+    gates: Vec<usize>,
 }
 
 thread_local! {
@@ -495,7 +521,8 @@ struct Context {
     negator_ends: Vec<usize>,
     /// First token of each negator that follows its word.
     negator_after_starts: Vec<usize>,
-    intensifier_at: HashMap<usize, f64>,
+    /// (last token, boost) of each intensifier.
+    intensifier_at: Vec<(usize, f64)>,
     contrast_at: Option<usize>,
     /// Some words are in caps and some are not: caps then mean shouting.
     caps_differ: bool,
@@ -510,7 +537,7 @@ impl Context {
         let mut ctx = Context {
             negator_ends: vec![],
             negator_after_starts: vec![],
-            intensifier_at: HashMap::new(),
+            intensifier_at: Vec::new(),
             contrast_at: None,
             caps_differ: false,
             exclamations: 0,
@@ -523,14 +550,12 @@ impl Context {
             match role {
                 Role::Negator => ctx.negator_ends.push(toks.end - 1),
                 Role::NegatorAfter => ctx.negator_after_starts.push(toks.start),
-                Role::Intensifier(v) => {
-                    ctx.intensifier_at.insert(toks.end - 1, *v);
-                }
+                Role::Intensifier(v) => ctx.intensifier_at.push((toks.end - 1, *v)),
                 Role::Contrast => {
                     ctx.contrast_at =
                         Some(ctx.contrast_at.map_or(toks.start, |c| c.min(toks.start)))
                 }
-                Role::Rule(..) => {}
+                Role::Rule(..) | Role::RegexGate(_) => {}
             }
         }
         let (mut caps, mut lower) = (false, false);
@@ -559,10 +584,10 @@ impl Context {
         let sign = weight.signum();
         let mut w = weight;
         for back in 1..=2 {
-            if let Some(v) = toks
+            if let Some((_, v)) = toks
                 .start
                 .checked_sub(back)
-                .and_then(|i| self.intensifier_at.get(&i))
+                .and_then(|i| self.intensifier_at.iter().rev().find(|(at, _)| *at == i))
             {
                 w += sign * v;
                 break;
@@ -604,6 +629,35 @@ impl Context {
         }
         s
     }
+}
+
+/// The words one of which every match of regex `re` starts with, as patterns (`day`, or `wee*` for a partial
+/// word); none when that cannot be told, and the regex then runs on every text. Every regex hit starts a word,
+/// so a text without one of these words cannot match.
+fn regex_gate(re: &str) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::parse(re).ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let literals = seq.literals().filter(|l| !l.is_empty())?;
+    let mut words = Vec::new();
+    for literal in literals {
+        let s = std::str::from_utf8(literal.as_bytes()).ok()?;
+        let (head, whole) = match s.split_once(' ') {
+            Some((head, _)) => (head, true),
+            None => (s, false),
+        };
+        if head.is_empty() || !head.chars().all(char::is_alphanumeric) {
+            return None;
+        }
+        words.push(if whole {
+            head.to_string()
+        } else {
+            format!("{head}*")
+        });
+    }
+    words.sort();
+    words.dedup();
+    Some(words)
 }
 
 fn round(x: f64) -> f64 {

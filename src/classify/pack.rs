@@ -15,6 +15,9 @@ const PACKS: &[(&str, &str)] = &[
     ("en", include_str!("packs/en.toml")),
     ("en", include_str!("packs/en-lexicon.toml")),
     ("ms", include_str!("packs/ms.toml")),
+    ("te", include_str!("packs/te.toml")),
+    ("tl", include_str!("packs/tl.toml")),
+    ("ur", include_str!("packs/ur.toml")),
 ];
 
 /// One language's words.

@@ -79,10 +79,10 @@ fn negation_intensifiers_caps_contrast_and_exclamations_move_the_score() {
 #[test]
 fn verdicts_explain_themselves() {
     let v = builtin().classify("Still waiting for my refund from @NorthwindHelp 😡");
-    assert_eq!(v.rules, ["en.refund_request", "en.emoji_negative"]);
+    assert_eq!(strs(&v.rules), ["en.refund_request", "en.emoji_negative"]);
     assert_eq!(v.hits[0].text, "waiting for my refund");
     assert_eq!(v.hits[1].text, "😡");
-    assert_eq!(v.tags, ["billing"]);
+    assert_eq!(strs(&v.tags), ["billing"]);
     assert!(v.complaint);
     let hashtag = builtin().classify("#NorthwindSucks");
     assert_eq!(hashtag.hits[0].text, "Sucks");
@@ -111,16 +111,12 @@ fn config_rules_add_and_replace() {
     let c = Classifier::new(&extra, DEFAULT_COMPLAINT_AT).unwrap();
     let v = c.classify("the lounge was closed");
     assert_eq!(
-        (v.rules.as_slice(), v.tags.as_slice(), v.complaint),
-        (
-            &["northwind.lounge".to_string()][..],
-            &["lounge".to_string()][..],
-            true
-        )
+        (strs(&v.rules), strs(&v.tags), v.complaint),
+        (vec!["northwind.lounge"], vec!["lounge"], true)
     );
     // The replaced built-in no longer knows "terrible" (only the lexicon does), and "dreadful" weighs what the
     // config says.
-    assert_eq!(c.classify("terrible").rules, ["en.lexicon"]);
+    assert_eq!(strs(&c.classify("terrible").rules), ["en.lexicon"]);
     assert_eq!(c.classify("dreadful").hits[0].weight, -1.0);
 }
 
@@ -247,7 +243,7 @@ fn pack_files_add_languages_with_negation_after_the_word() {
         "نہیں after the word flips it"
     );
     let v = c.classify("آرڈر ابھی تک نہیں ملا");
-    assert!(v.complaint && v.tags == ["delivery"], "{v:?}");
+    assert!(v.complaint && strs(&v.tags) == ["delivery"], "{v:?}");
     // Mixed with English in one post: both packs apply.
     let mixed = c.classify("delivery was late لیکن کھانا اچھا تھا");
     assert_eq!(mixed.rules.len(), 2, "{mixed:?}");
@@ -260,5 +256,54 @@ fn pack_files_add_languages_with_negation_after_the_word() {
         Pack::parse("lang = \"xx\"\n[[rule]]\nname = \"r\"\nweight = 1.0")
             .unwrap_err()
             .contains("rule[0]")
+    );
+}
+
+fn strs(names: &[std::sync::Arc<str>]) -> Vec<&str> {
+    names.iter().map(|n| &**n).collect()
+}
+
+#[test]
+fn regex_rules_run_behind_their_first_words_and_still_fire() {
+    let words = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        regex_gate("(?:day|week) [0-9]+ |been (?:two|3) days"),
+        words(&["been", "day", "week"])
+    );
+    assert_eq!(
+        regex_gate("refund(?:ed)? late"),
+        words(&["refund", "refunded"])
+    );
+    assert_eq!(regex_gate("wait"), words(&["wait*"]));
+    // No word every match starts with: the regex runs on every text.
+    assert_eq!(regex_gate(".*late"), None);
+    assert_eq!(regex_gate("(?:[^ ]+ )?so slow "), None);
+
+    let rule = |name: &str, regex: &str| RuleConfig {
+        name: name.into(),
+        words: vec![],
+        phrases: vec![],
+        regex: Some(regex.into()),
+        weight: -2.0,
+        tags: vec!["delay".into()],
+    };
+    let c = Classifier::new(
+        &[
+            rule("gated", "gate (?:[0-9]+) closed "),
+            rule("open", "(?:[^ ]+ )?so slow "),
+        ],
+        DEFAULT_COMPLAINT_AT,
+    )
+    .unwrap();
+    let v = c.classify_in("Northwind gate 12 closed again, queue so slow", Some("en"));
+    assert_eq!(strs(&v.rules)[..2], ["gated", "open"], "{v:?}");
+    // The gate word alone is not a match.
+    let v = c.classify_in("gate 12 opens at noon", Some("en"));
+    assert!(!strs(&v.rules).contains(&"gated"), "{v:?}");
+    // The built-in English regex still hears "day 3 now".
+    let v = builtin().classify("@SafarAir where is my bag? day 3 now");
+    assert!(
+        v.complaint && strs(&v.rules).contains(&"en.waited_time"),
+        "{v:?}"
     );
 }

@@ -219,7 +219,7 @@ impl Store {
                     next_event: r.get(13)?,
                     next_event_at: r.get::<_, Option<i64>>(14)?.map(from_ms),
                     score: verdict.as_ref().map_or(0.0, |v| v.score),
-                    rules: verdict.map(|v| v.rules).unwrap_or_default(),
+                    rules: verdict.map_or_else(Vec::new, |v| names(&v.rules)),
                 })
             })
             .ctx("listing cases")?;
@@ -277,9 +277,9 @@ fn build_alert(
                     sentiment: v.sentiment,
                     score: v.score,
                     complaint: v.complaint,
-                    rules: v.rules,
-                    tags: v.tags,
-                    lang: v.lang,
+                    rules: names(&v.rules),
+                    tags: names(&v.tags),
+                    lang: v.lang.as_deref().map(str::to_string),
                     hits: v.hits,
                 },
             );
@@ -323,4 +323,9 @@ fn enqueue(
         .ctx("queueing an alert")?;
     }
     Ok(())
+}
+
+/// A verdict's shared names, as the owned strings of the API and alert types.
+fn names(list: &[std::sync::Arc<str>]) -> Vec<String> {
+    list.iter().map(|n| n.to_string()).collect()
 }

@@ -167,7 +167,7 @@ fn insert_mention(
             m.text,
             ms(m.posted_at()),
             ms(m.fetched_at),
-            matched.verdict.lang.clone().or(m.lang.clone()),
+            matched.verdict.lang.as_deref().or(m.lang.as_deref()),
             matched.brand,
             verdict
         ],
