@@ -238,6 +238,21 @@ fn push_ascii(
     out.text.push_str(&input[original.clone()]);
     out.text[start..].make_ascii_lowercase();
     let stretched = stretched && kind != TokenKind::Punct;
+    let caps = kind != TokenKind::Punct && upper >= 2 && lower == 0;
+    finish(out, start, original, kind, caps, stretched, known);
+}
+
+/// Ends the token whose folded form starts at `start` in `out.text`: shrinks it if stretched, adds the space and
+/// the [`Token`].
+fn finish(
+    out: &mut Normalized,
+    start: usize,
+    original: Range<usize>,
+    kind: TokenKind,
+    caps: bool,
+    stretched: bool,
+    known: &dyn Fn(&str) -> bool,
+) {
     if stretched {
         let folded = out.text[start..].to_string();
         out.text.truncate(start);
@@ -249,7 +264,7 @@ fn push_ascii(
         span: start..end,
         original,
         kind,
-        caps: kind != TokenKind::Punct && upper >= 2 && lower == 0,
+        caps,
         stretched,
     });
 }
@@ -326,26 +341,14 @@ fn push(
     let start = out.text.len();
     fold_into(piece, &mut out.text);
     let stretched = kind != TokenKind::Punct && has_run(&out.text[start..], 3);
-    if stretched {
-        let folded = out.text[start..].to_string();
-        out.text.truncate(start);
-        out.text.push_str(&shrink(&folded, known));
-    }
-    let end = out.text.len();
-    out.text.push(' ');
     let (mut letters, mut lower, mut upper) = (0, false, false);
     for c in piece.chars().filter(|c| c.is_alphabetic()) {
         letters += 1;
         lower |= c.is_lowercase();
         upper |= c.is_uppercase();
     }
-    out.tokens.push(Token {
-        span: start..end,
-        original,
-        kind,
-        caps: kind != TokenKind::Punct && letters >= 2 && upper && !lower,
-        stretched,
-    });
+    let caps = kind != TokenKind::Punct && letters >= 2 && upper && !lower;
+    finish(out, start, original, kind, caps, stretched, known);
 }
 
 /// One token's folded form: NFKC, lowercase (with `ß` → `ss`, final sigma → sigma), typographic apostrophes
