@@ -119,6 +119,21 @@ pub struct Closure {
     pub closed_at: DateTime<Utc>,
     /// Seconds from the post to the close.
     pub seconds_open: i64,
+    /// On `reply`: the brand's account that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replied_by: Option<String>,
+    /// On `reply`: when the answer was posted (the platform's time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replied_at: Option<DateTime<Utc>>,
+    /// On `reply`: link to the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_url: Option<String>,
+    /// On `reply`: seconds from the complaint to the answer, the time to reply the SLA measures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_to_reply: Option<i64>,
+    /// On `reply`: whether the answer came after the deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late: Option<bool>,
 }
 
 /// One alert, exactly as a webhook body or a `file` line.

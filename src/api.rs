@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::clock::Clock;
-use crate::store::{AckError, Store};
+use crate::store::{AckError, Closing, Store};
 
 #[derive(Clone)]
 struct Api {
@@ -60,7 +60,7 @@ struct AckBody {
 async fn ack(State(api): State<Api>, Path(id): Path<i64>, body: Option<Json<AckBody>>) -> Response {
     let note = body.and_then(|b| b.0.note);
     let now = api.clock.now();
-    match api.store.call(move |s| s.close_case(id, "ack", note.as_deref(), now)).await {
+    match api.store.call(move |s| s.close_case(id, Closing::Ack { note: note.as_deref() }, now)).await {
         Ok(closed) => Json(serde_json::json!({"case_id": closed.case_id, "notified": closed.notified, "cancelled_tiers": closed.cancelled}))
             .into_response(),
         Err(e @ AckError::NoSuchCase(_)) => (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),

@@ -9,7 +9,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use earshot::classify::{Classifier, Verdict};
 use earshot::config::{self, Config, ConfigError};
-use earshot::{EXIT_CONFIG, clock::SystemClock, daemon, store::Store};
+use earshot::{
+    EXIT_CONFIG,
+    clock::SystemClock,
+    daemon,
+    store::{Closing, Store},
+};
 
 /// earshot: hears complaints about your brands and escalates until someone answers.
 #[derive(Parser)]
@@ -477,7 +482,7 @@ fn cases(path: &Path, open: bool, json: bool) -> anyhow::Result<ExitCode> {
 
 fn ack(path: &Path, case_id: i64, note: Option<&str>) -> anyhow::Result<ExitCode> {
     let store = open_store(path)?;
-    match store.close_case(case_id, "ack", note, chrono::Utc::now()) {
+    match store.close_case(case_id, Closing::Ack { note }, chrono::Utc::now()) {
         Ok(c) => {
             let who = if c.notified.is_empty() {
                 "nobody had been alerted yet".to_string()

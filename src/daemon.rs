@@ -164,6 +164,13 @@ impl Engine {
         let case_opened = Arc::new(Notify::new());
         let (queued, queued_rx) = watch::channel(0u64);
         let (tx, rx) = mpsc::channel(64);
+        let accounts: Arc<std::collections::HashMap<String, Vec<String>>> = Arc::new(
+            config
+                .brands
+                .iter()
+                .map(|b| (b.name.clone(), b.accounts.clone()))
+                .collect(),
+        );
         let pipeline = Pipeline {
             store: store.clone(),
             brands,
@@ -182,6 +189,7 @@ impl Engine {
                 store: store.clone(),
                 clock: clock.clone(),
                 tx: tx.clone(),
+                accounts: accounts.clone(),
             };
             tasks.spawn(poller.run(stop.clone()));
         }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::{Quota, RateLimiter, clock::Clock as _, clock::DefaultClock};
@@ -105,11 +105,15 @@ impl FetchError {
 type HostLimiter =
     RateLimiter<String, governor::state::keyed::DefaultKeyedStateStore<String>, DefaultClock>;
 
+type Budget = RateLimiter<governor::state::NotKeyed, governor::state::InMemoryState, DefaultClock>;
+
 /// The shared client. Cheap to share by reference; one per daemon.
 pub struct HttpClient {
     inner: reqwest::Client,
     spacing: HostLimiter,
     holds: Mutex<HashMap<String, Instant>>,
+    /// Per-host request budgets (a platform's documented limit), made on first use.
+    budgets: Mutex<HashMap<String, (RateLimit, Arc<Budget>)>>,
 }
 
 /// One GET.
@@ -122,6 +126,72 @@ pub struct Get<'a> {
     pub timeout: Duration,
     /// Body cap after decompression.
     pub max_body: u64,
+}
+
+/// One API call: a GET or a POST with headers, under the platform's request budget.
+pub struct Call<'a> {
+    /// What to call.
+    pub url: &'a url::Url,
+    /// POST this body (content type, bytes); GET when `None`.
+    pub body: Option<(&'static str, Vec<u8>)>,
+    /// Extra headers; values are marked sensitive so they never show in debug output.
+    pub headers: &'a [(&'static str, String)],
+    /// Total deadline.
+    pub timeout: Duration,
+    /// Body cap after decompression.
+    pub max_body: u64,
+    /// The platform's documented request budget for this host, if it has one.
+    pub limit: Option<RateLimit>,
+}
+
+/// A request budget: at most `requests` per `per`, shared by every source that calls the same host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed in one window.
+    pub requests: u32,
+    /// The window.
+    pub per: Duration,
+}
+
+impl RateLimit {
+    /// `requests` per `per`.
+    pub const fn new(requests: u32, per: Duration) -> RateLimit {
+        RateLimit { requests, per }
+    }
+
+    /// Parses `300/5m` (requests per duration).
+    pub fn parse(text: &str) -> Result<RateLimit, String> {
+        let bad = || {
+            format!("invalid rate limit {text:?}: write it like \"300/5m\" (requests per duration)")
+        };
+        let (n, per) = text.split_once('/').ok_or_else(bad)?;
+        let requests: u32 = n.trim().parse().map_err(|_| bad())?;
+        let per = humantime::parse_duration(per.trim()).map_err(|_| bad())?;
+        if requests == 0 || per.is_zero() {
+            return Err(bad());
+        }
+        Ok(RateLimit { requests, per })
+    }
+}
+
+impl std::fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}",
+            self.requests,
+            humantime::format_duration(self.per)
+        )
+    }
+}
+
+/// An API response: status 200–299 with its body.
+#[derive(Debug)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The bytes, decompressed, at most the cap.
+    pub bytes: Vec<u8>,
 }
 
 impl HttpClient {
@@ -140,34 +210,54 @@ impl HttpClient {
             inner,
             spacing: RateLimiter::keyed(quota),
             holds: Mutex::new(HashMap::new()),
+            budgets: Mutex::new(HashMap::new()),
         })
     }
 
     /// Fetches a URL politely. Never waits longer than `timeout` in total, spacing included.
     pub async fn get(&self, req: Get<'_>) -> Result<Fetched, FetchError> {
-        // host:port: two services on one machine are two hosts to be polite to.
-        let host = match req.url.port_or_known_default() {
-            Some(port) => format!("{}:{port}", req.url.host_str().unwrap_or_default()),
-            None => req.url.host_str().unwrap_or_default().to_string(),
-        };
+        let host = host_key(req.url);
         self.check_hold(&host)?;
         let deadline = tokio::time::Instant::now() + req.timeout;
         let work = async {
-            self.wait_turn(&host).await;
+            self.wait_turn(&host, None).await;
             self.send(&req).await
         };
         let result = match tokio::time::timeout_at(deadline, work).await {
             Ok(r) => r,
             Err(_) => Err(FetchError::Timeout(req.timeout)),
         };
+        self.hold_if_asked(&host, &result);
+        result
+    }
+
+    /// Calls a platform API politely: the host's spacing, its request budget, and any wait it asked for. A 429 or
+    /// 503 holds the whole host for as long as its `Retry-After` or rate-limit reset header says; so does a
+    /// success that reports no requests remaining.
+    pub async fn call(&self, req: Call<'_>) -> Result<Answer, FetchError> {
+        let host = host_key(req.url);
+        self.check_hold(&host)?;
+        let deadline = tokio::time::Instant::now() + req.timeout;
+        let work = async {
+            self.wait_turn(&host, req.limit).await;
+            self.send_call(&req, &host).await
+        };
+        let result = match tokio::time::timeout_at(deadline, work).await {
+            Ok(r) => r,
+            Err(_) => Err(FetchError::Timeout(req.timeout)),
+        };
+        self.hold_if_asked(&host, &result);
+        result
+    }
+
+    fn hold_if_asked<T>(&self, host: &str, result: &Result<T, FetchError>) {
         if let Err(FetchError::Status {
             status: 429 | 503,
             retry_after: Some(wait),
-        }) = &result
+        }) = result
         {
-            self.hold(&host, *wait);
+            self.hold(host, *wait);
         }
-        result
     }
 
     /// Drops per-host state that has not been used for a while, so the maps do not grow forever.
@@ -200,11 +290,63 @@ impl HttpClient {
             .insert(host.to_string(), until);
     }
 
-    async fn wait_turn(&self, host: &str) {
+    async fn wait_turn(&self, host: &str, limit: Option<RateLimit>) {
+        if let Some(budget) = limit.map(|l| self.budget(host, l)) {
+            while let Err(not_until) = budget.check() {
+                tokio::time::sleep(not_until.wait_time_from(DefaultClock::default().now())).await;
+            }
+        }
         let key = host.to_string();
         while let Err(not_until) = self.spacing.check_key(&key) {
             tokio::time::sleep(not_until.wait_time_from(DefaultClock::default().now())).await;
         }
+    }
+
+    /// The host's budget; the first limit asked for a host is the one kept (sources on one host share it).
+    fn budget(&self, host: &str, limit: RateLimit) -> Arc<Budget> {
+        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, budget) = budgets.entry(host.to_string()).or_insert_with(|| {
+            let period = (limit.per / limit.requests).max(Duration::from_nanos(1));
+            let quota = Quota::with_period(period)
+                .expect("period is non-zero")
+                .allow_burst(NonZeroU32::new(limit.requests).unwrap_or(NonZeroU32::MIN));
+            (limit, Arc::new(RateLimiter::direct(quota)))
+        });
+        budget.clone()
+    }
+
+    async fn send_call(&self, req: &Call<'_>, host: &str) -> Result<Answer, FetchError> {
+        let mut builder = match &req.body {
+            Some((content_type, bytes)) => self
+                .inner
+                .post(req.url.clone())
+                .header(reqwest::header::CONTENT_TYPE, *content_type)
+                .body(bytes.clone()),
+            None => self.inner.get(req.url.clone()),
+        };
+        builder = builder.header(reqwest::header::ACCEPT, "application/json");
+        for (name, value) in req.headers {
+            let mut value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+                FetchError::Network(format!("header {name} has a character HTTP cannot carry"))
+            })?;
+            value.set_sensitive(true);
+            builder = builder.header(*name, value);
+        }
+        let mut resp = builder.send().await.map_err(network)?;
+        let status = resp.status().as_u16();
+        let wait = rate_limit_wait(resp.headers(), chrono::Utc::now());
+        if !(200..300).contains(&status) {
+            return Err(FetchError::Status {
+                status,
+                retry_after: wait,
+            });
+        }
+        if let Some(wait) = wait.filter(|_| exhausted(resp.headers())) {
+            tracing::debug!(host, wait = ?wait, "the host says no requests remain; holding it until its reset");
+            self.hold(host, wait);
+        }
+        let bytes = read_capped(&mut resp, req.max_body).await?;
+        Ok(Answer { status, bytes })
     }
 
     async fn send(&self, req: &Get<'_>) -> Result<Fetched, FetchError> {
@@ -221,18 +363,10 @@ impl HttpClient {
             return Ok(Fetched::NotModified);
         }
         if status != 200 {
-            let retry_after = header(&resp, "retry-after")
-                .and_then(|v| parse_retry_after(&v, chrono::Utc::now()));
+            let retry_after = rate_limit_wait(resp.headers(), chrono::Utc::now());
             return Err(FetchError::Status {
                 status,
                 retry_after,
-            });
-        }
-        if resp.content_length().is_some_and(|n| n > req.max_body)
-            && header(&resp, "content-encoding").is_none()
-        {
-            return Err(FetchError::TooLarge {
-                limit: req.max_body,
             });
         }
         let validators = Validators {
@@ -240,22 +374,91 @@ impl HttpClient {
             last_modified: header(&resp, "last-modified"),
         };
         let content_type = header(&resp, "content-type");
-        let mut bytes = Vec::new();
-        // Chunks arrive decompressed, so the cap holds against compression bombs too.
-        while let Some(chunk) = resp.chunk().await.map_err(network)? {
-            if bytes.len() as u64 + chunk.len() as u64 > req.max_body {
-                return Err(FetchError::TooLarge {
-                    limit: req.max_body,
-                });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = read_capped(&mut resp, req.max_body).await?;
         Ok(Fetched::Body(Body {
             bytes,
             content_type,
             validators,
         }))
     }
+}
+
+/// The body, refused as soon as it passes `cap`. Chunks arrive decompressed, so the cap holds against compression
+/// bombs too.
+async fn read_capped(resp: &mut reqwest::Response, cap: u64) -> Result<Vec<u8>, FetchError> {
+    if resp.content_length().is_some_and(|n| n > cap) && header(resp, "content-encoding").is_none()
+    {
+        return Err(FetchError::TooLarge { limit: cap });
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(network)? {
+        if bytes.len() as u64 + chunk.len() as u64 > cap {
+            return Err(FetchError::TooLarge { limit: cap });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// host:port: two services on one machine are two hosts to be polite to.
+fn host_key(url: &url::Url) -> String {
+    match url.port_or_known_default() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    }
+}
+
+/// How long a response asks us to wait: `Retry-After`, else a rate-limit reset header in any of the forms
+/// platforms use (`X-RateLimit-Reset` as an ISO time on Mastodon or seconds-to-go on Reddit, `ratelimit-reset` /
+/// `x-rate-limit-reset` as Unix seconds elsewhere).
+pub fn rate_limit_wait(
+    headers: &reqwest::header::HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(wait) = get("retry-after").and_then(|v| parse_retry_after(v, now)) {
+        return Some(wait);
+    }
+    ["x-ratelimit-reset", "ratelimit-reset", "x-rate-limit-reset"]
+        .iter()
+        .find_map(|h| get(h))
+        .and_then(|v| parse_reset(v, now))
+}
+
+/// Whether a rate-limit header says no requests remain in this window.
+fn exhausted(headers: &reqwest::header::HeaderMap) -> bool {
+    [
+        "x-ratelimit-remaining",
+        "ratelimit-remaining",
+        "x-rate-limit-remaining",
+    ]
+    .iter()
+    .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+    .filter_map(|v| v.trim().parse::<f64>().ok())
+    .any(|left| left < 1.0)
+}
+
+/// A reset header's value: an ISO 8601 time, Unix seconds (large numbers), or seconds to go (small ones).
+pub fn parse_reset(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let v = value.trim();
+    let wait = if let Ok(at) = chrono::DateTime::parse_from_rfc3339(v) {
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+    } else {
+        let n: f64 = v
+            .parse()
+            .ok()
+            .filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+        // Anything past 2001 as Unix seconds is a moment, not a wait.
+        if n > 1.0e9 {
+            let at = chrono::DateTime::from_timestamp(n as i64, 0)?;
+            (at - now).to_std().unwrap_or(Duration::ZERO)
+        } else {
+            Duration::from_secs_f64(n.ceil())
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
@@ -324,6 +527,60 @@ mod tests {
         );
         assert_eq!(parse_retry_after("99999999", now), Some(MAX_RETRY_AFTER));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn reset_headers_in_every_platform_form() {
+        let now = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 22, 10, 0, 0)
+            .unwrap();
+        let headers = |pairs: &[(&'static str, &str)]| {
+            let mut h = reqwest::header::HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, v.parse().unwrap());
+            }
+            h
+        };
+        // Mastodon: an ISO time.
+        let mastodon = headers(&[("x-ratelimit-reset", "2026-11-22T10:05:00.000Z")]);
+        assert_eq!(
+            rate_limit_wait(&mastodon, now),
+            Some(Duration::from_secs(300))
+        );
+        // Reddit: seconds to go, as a float.
+        let reddit = headers(&[
+            ("x-ratelimit-reset", "42.0"),
+            ("x-ratelimit-remaining", "0.0"),
+        ]);
+        assert_eq!(rate_limit_wait(&reddit, now), Some(Duration::from_secs(42)));
+        assert!(exhausted(&reddit));
+        // Bluesky: Unix seconds.
+        let at = now.timestamp() + 90;
+        let bluesky = headers(&[
+            ("ratelimit-reset", &at.to_string()),
+            ("ratelimit-remaining", "12"),
+        ]);
+        assert_eq!(
+            rate_limit_wait(&bluesky, now),
+            Some(Duration::from_secs(90))
+        );
+        assert!(!exhausted(&bluesky));
+        // Retry-After wins over a reset header.
+        let both = headers(&[("retry-after", "7"), ("x-ratelimit-reset", "42")]);
+        assert_eq!(rate_limit_wait(&both, now), Some(Duration::from_secs(7)));
+        assert_eq!(rate_limit_wait(&headers(&[]), now), None);
+    }
+
+    #[test]
+    fn rate_limits_parse_and_refuse_nonsense() {
+        assert_eq!(
+            RateLimit::parse("300/5m"),
+            Ok(RateLimit::new(300, Duration::from_secs(300)))
+        );
+        assert_eq!(RateLimit::parse(" 10000 / 1h ").unwrap().requests, 10000);
+        for bad in ["300", "0/5m", "x/5m", "10/0s", "10/soon"] {
+            assert!(RateLimit::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

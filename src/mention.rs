@@ -21,6 +21,9 @@ pub struct Mention {
     pub fetched_at: DateTime<Utc>,
     /// Language, when the platform says.
     pub lang: Option<String>,
+    /// Where in its thread the post sits, in the source's own terms (opaque to every other stage): what the
+    /// source needs to look for the brand's reply later. `None` when the platform shows no replies.
+    pub thread: Option<String>,
 }
 
 impl Mention {
@@ -49,6 +52,7 @@ mod tests {
             published_at: published,
             fetched_at: Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
             lang: None,
+            thread: None,
         }
     }
 

@@ -1,8 +1,12 @@
 //! The scheduler's unit: one task per source, polling on its interval, backing off on failure, and handing
 //! every successful poll to the pipeline. A failing source only ever delays itself.
+//!
+//! After each stored poll, a source whose platform shows threads looks for the brand's reply to its open cases
+//! (a few per poll, the longest-unchecked first, through the same polite client), and a reply closes its case.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -11,11 +15,18 @@ use crate::clock::Clock;
 use crate::config::SourceSpec;
 use crate::http::HttpClient;
 use crate::pipeline::Batch;
-use crate::source::PollCtx;
-use crate::store::Store;
+use crate::source::{PollCtx, ReplyCheck};
+use crate::store::{AckError, Closing, Store};
 
 /// Longest wait between polls of a failing source.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// Least wait after the platform refused our credentials: retrying sooner cannot help, and a new config (SIGHUP)
+/// starts the source afresh anyway.
+const AUTH_BACKOFF: Duration = Duration::from_secs(15 * 60);
+
+/// Most reply checks after one poll, so many open cases never flood a platform; the rest wait for the next poll.
+const REPLY_CHECKS_PER_POLL: usize = 20;
 
 /// One source's polling loop.
 pub struct Poller {
@@ -29,6 +40,8 @@ pub struct Poller {
     pub clock: Arc<dyn Clock>,
     /// The pipeline.
     pub tx: mpsc::Sender<Batch>,
+    /// Each brand's own accounts, whose answers close its cases.
+    pub accounts: Arc<HashMap<String, Vec<String>>>,
 }
 
 impl Poller {
@@ -45,6 +58,8 @@ impl Poller {
         let mut cursor = state.cursor;
         let mut failures = state.failures;
         let mut last_error: Option<String> = None;
+        // When each open case's thread was last searched (in memory: a restart searches them all again).
+        let mut checked: HashMap<i64, Instant> = HashMap::new();
         // A restart keeps the schedule (no stampede), but never waits longer than one interval.
         let mut wait = state
             .next_poll_at
@@ -57,14 +72,7 @@ impl Poller {
                 _ = tokio::time::sleep(wait) => {}
             }
             let now = self.clock.now();
-            let ctx = PollCtx {
-                name: &self.spec.name,
-                http: &self.http,
-                timeout: self.spec.timeout,
-                max_body: self.spec.max_body,
-                cursor: &cursor,
-                now,
-            };
+            let ctx = self.ctx(&cursor, now);
             let result = tokio::select! {
                 _ = stop.cancelled() => return,
                 r = self.spec.kind.poll(&ctx) => r,
@@ -80,6 +88,12 @@ impl Poller {
                         failures = 0;
                         last_error = None;
                         cursor = next_cursor;
+                        if self.spec.kind.detects_replies() {
+                            tokio::select! {
+                                _ = stop.cancelled() => return,
+                                _ = self.check_replies(&cursor, &mut checked) => {}
+                            }
+                        }
                     }
                     every
                 }
@@ -91,19 +105,112 @@ impl Poller {
                         self.spec.every,
                         MAX_BACKOFF.max(self.spec.every),
                     );
-                    let wait = backoff.max(e.retry_after().unwrap_or_default());
-                    if last_error.as_deref() != Some(&message) {
-                        tracing::warn!(source = %self.spec.name, kind = self.spec.kind.name(), failures,
-                            retry_in = %humantime::format_duration(Duration::from_secs(wait.as_secs().max(1))),
-                            error = %message, "poll failed; backing off");
-                    } else {
+                    let mut wait = backoff.max(e.retry_after().unwrap_or_default());
+                    if e.needs_operator() {
+                        wait = wait.max(AUTH_BACKOFF);
+                    }
+                    let retry_in =
+                        humantime::format_duration(Duration::from_secs(wait.as_secs().max(1)));
+                    if last_error.as_deref() == Some(&message) {
                         tracing::debug!(source = %self.spec.name, failures, error = %message, "poll failed again");
+                    } else if e.needs_operator() {
+                        // Once, not once a poll: the same refusal again is only a debug line.
+                        tracing::error!(source = %self.spec.name, kind = self.spec.kind.name(), failures,
+                            retry_in = %retry_in, error = %message, "the platform refused the source's credentials; fix them and reload");
+                    } else {
+                        tracing::warn!(source = %self.spec.name, kind = self.spec.kind.name(), failures,
+                            retry_in = %retry_in, error = %message, "poll failed; backing off");
                     }
                     self.record_failure(&message, now, wait).await;
                     last_error = Some(message);
                     wait
                 }
             };
+        }
+    }
+
+    fn ctx<'a>(
+        &'a self,
+        cursor: &'a crate::source::Cursor,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> PollCtx<'a> {
+        PollCtx {
+            name: &self.spec.name,
+            http: &self.http,
+            timeout: self.spec.timeout,
+            max_body: self.spec.max_body,
+            cursor,
+            now,
+            limit: self.spec.limit,
+        }
+    }
+
+    /// Searches the threads of this source's open cases for the brand's reply, the longest-unchecked first, and
+    /// closes each case that has one. A failed check is logged and tried again after the next poll.
+    async fn check_replies(
+        &self,
+        cursor: &crate::source::Cursor,
+        checked: &mut HashMap<i64, Instant>,
+    ) {
+        let name = self.spec.name.clone();
+        let open = match self.store.call(move |s| s.open_threads(&name)).await {
+            Ok(open) => open,
+            Err(e) => {
+                tracing::error!(source = %self.spec.name, error = %e, "cannot list open cases for reply checks");
+                return;
+            }
+        };
+        checked.retain(|id, _| open.iter().any(|o| o.case_id == *id));
+        let mut due: Vec<_> = open
+            .into_iter()
+            .filter(|o| self.accounts.get(&o.brand).is_some_and(|a| !a.is_empty()))
+            .collect();
+        due.sort_by_key(|o| checked.get(&o.case_id).copied());
+        for open in due.into_iter().take(REPLY_CHECKS_PER_POLL) {
+            checked.insert(open.case_id, Instant::now());
+            let check = ReplyCheck {
+                case_id: open.case_id,
+                key: open.key,
+                thread: open.thread,
+                posted_at: open.posted_at,
+                accounts: self.accounts.get(&open.brand).cloned().unwrap_or_default(),
+            };
+            let now = self.clock.now();
+            let reply = match self
+                .spec
+                .kind
+                .find_reply(&self.ctx(cursor, now), &check)
+                .await
+            {
+                Ok(Some(reply)) => reply,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(source = %self.spec.name, case = check.case_id, error = %e,
+                        "reply check failed; trying again after the next poll");
+                    if e.retry_after().is_some() || e.needs_operator() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let case_id = check.case_id;
+            let found = reply.clone();
+            let closed = self
+                .store
+                .call(move |s| s.close_case(case_id, Closing::Reply(&found), now))
+                .await;
+            match closed {
+                Ok(c) => {
+                    let minutes = (reply.at - check.posted_at).num_seconds() as f64 / 60.0;
+                    tracing::info!(source = %self.spec.name, case = case_id, replied_by = %reply.author,
+                        minutes_to_reply = format!("{minutes:.1}"), notified = c.notified.len(),
+                        "the brand replied; case closed");
+                }
+                Err(AckError::AlreadyClosed { .. }) => {}
+                Err(e) => {
+                    tracing::error!(source = %self.spec.name, case = case_id, error = %e, "cannot close the answered case")
+                }
+            }
         }
     }
 

@@ -57,9 +57,20 @@ pub(super) fn check(
                 daemon.max_body
             }),
         };
+        let limit = s.rate_limit.as_deref().and_then(|t| {
+            crate::http::RateLimit::parse(t)
+                .map_err(|e| problems.push(Problem::new(format!("{path}.rate_limit"), e)))
+                .ok()
+        });
         let name = required_name(&s.name, &path, problems);
         let Some(kind) = s.kind.as_deref() else {
-            problems.push(Problem::new(path.clone(), "missing `kind` (one of: feed)"));
+            problems.push(Problem::new(
+                path.clone(),
+                format!(
+                    "missing `kind` (one of: {})",
+                    crate::source::KINDS.join(", ")
+                ),
+            ));
             continue;
         };
         let mut ctx = KindCtx {
@@ -73,6 +84,7 @@ pub(super) fn check(
                 every,
                 timeout,
                 max_body,
+                limit: limit.or(kind.default_limit()),
                 kind,
             });
         }

@@ -83,6 +83,8 @@ pub struct SourceSpec {
     pub timeout: Duration,
     /// Body cap after decompression.
     pub max_body: u64,
+    /// Request budget for the platform's host: `rate_limit`, else the kind's documented default.
+    pub limit: Option<crate::http::RateLimit>,
     /// The platform and its settings.
     pub kind: SourceKind,
 }

@@ -77,6 +77,8 @@ pub struct RawSource {
     pub timeout: Option<String>,
     /// Largest body accepted for this source; default from `[daemon]`.
     pub max_body: Option<String>,
+    /// Request budget for the platform's host, like `300/5m`; default: the platform's documented limit.
+    pub rate_limit: Option<String>,
     /// Kind-specific keys (`url` for feeds, ...).
     #[serde(flatten)]
     pub options: toml::Table,

@@ -292,6 +292,7 @@ fn to_mention(
         published_at: e.published.or(e.updated),
         fetched_at: ctx.now,
         lang: e.language.clone().or_else(|| feed.language.clone()),
+        thread: None,
     }
 }
 

@@ -1,15 +1,23 @@
 //! Sources: one module per platform. Each turns a platform's response into [`Mention`]s and a cursor for the next
-//! poll. Sources never classify, store or notify; they fetch and normalise.
+//! poll, and, where the platform shows threads, looks for the brand's reply to a complaint. Sources never
+//! classify, store or notify; they fetch and normalise.
 //!
-//! Adding a platform: a new file here, a variant of [`SourceKind`] and one arm in each `match` below.
+//! Every kind has the same small shape: a settings struct with `from_config` (validation), `describe`, `poll`
+//! and, for kinds with threads, `find_reply`. Platform calls go through [`api`], which uses the shared polite
+//! client under the platform's documented request budget.
+//!
+//! Adding a platform: a new file here, a variant of [`SourceKind`], its name in [`KINDS`] and one arm in each
+//! `match` below.
 
+pub mod api;
 pub mod feed;
+pub mod hackernews;
 
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 use crate::config::KindCtx;
-use crate::http::{FetchError, HttpClient, Validators};
+use crate::http::{FetchError, HttpClient, RateLimit, Validators};
 use crate::mention::Mention;
 
 /// The platform of a source and its settings.
@@ -17,10 +25,12 @@ use crate::mention::Mention;
 pub enum SourceKind {
     /// RSS 2.0 / Atom / JSON Feed.
     Feed(feed::FeedSource),
+    /// Hacker News stories and comments (Algolia search).
+    HackerNews(hackernews::HackerNewsSource),
 }
 
 /// The known kinds, for messages.
-pub const KINDS: &[&str] = &["feed"];
+pub const KINDS: &[&str] = &["feed", "hackernews"];
 
 /// What a source remembers between polls (kept in the store, so a restart neither re-reads nor skips).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,7 +41,7 @@ pub struct Cursor {
     pub position: Option<String>,
 }
 
-/// What one poll needs.
+/// What one poll (or reply check) needs.
 pub struct PollCtx<'a> {
     /// The source's name, for messages.
     pub name: &'a str,
@@ -45,6 +55,8 @@ pub struct PollCtx<'a> {
     pub cursor: &'a Cursor,
     /// Fetch time stamped on every mention.
     pub now: DateTime<Utc>,
+    /// The platform's request budget for its host (`rate_limit`, or the kind's documented default).
+    pub limit: Option<RateLimit>,
 }
 
 /// The result of a successful poll.
@@ -58,12 +70,46 @@ pub struct Polled {
     pub not_modified: bool,
 }
 
+/// An open case whose thread is to be searched for the brand's reply.
+#[derive(Debug, Clone)]
+pub struct ReplyCheck {
+    /// The case.
+    pub case_id: i64,
+    /// The complaint's platform id ([`Mention::key`]).
+    pub key: String,
+    /// The complaint's [`Mention::thread`].
+    pub thread: String,
+    /// The complaint's own time: only a later post can answer it.
+    pub posted_at: DateTime<Utc>,
+    /// The brand's own accounts, as configured.
+    pub accounts: Vec<String>,
+}
+
+/// The brand's reply, found in a complaint's thread.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundReply {
+    /// The replying account, as the platform names it.
+    pub author: String,
+    /// When the reply was posted (the platform's time).
+    pub at: DateTime<Utc>,
+    /// Link to the reply, if the platform has one.
+    pub url: Option<String>,
+}
+
 /// Why a poll failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// The request failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// The platform refused our credentials (401) or our access (403): an operator must act.
+    #[error("HTTP {status}: the platform refused {}; {hint}", if *.status == 401 { "our credentials" } else { "access" })]
+    Auth {
+        /// 401 or 403.
+        status: u16,
+        /// What to check, naming the config keys.
+        hint: String,
+    },
     /// The response is not what the platform should send (HTML instead of a feed, say).
     #[error("not a feed: {0}")]
     NotAFeed(String),
@@ -80,6 +126,11 @@ impl SourceError {
             _ => None,
         }
     }
+
+    /// Whether an operator must act (credentials or access refused) rather than wait.
+    pub fn needs_operator(&self) -> bool {
+        matches!(self, SourceError::Auth { .. })
+    }
 }
 
 impl SourceKind {
@@ -91,6 +142,9 @@ impl SourceKind {
     ) -> Option<SourceKind> {
         match kind {
             "feed" => feed::FeedSource::from_config(options, ctx).map(SourceKind::Feed),
+            "hackernews" => {
+                hackernews::HackerNewsSource::from_config(options, ctx).map(SourceKind::HackerNews)
+            }
             other => {
                 ctx.problem(
                     "kind",
@@ -108,6 +162,7 @@ impl SourceKind {
     pub fn name(&self) -> &'static str {
         match self {
             SourceKind::Feed(_) => "feed",
+            SourceKind::HackerNews(_) => "hackernews",
         }
     }
 
@@ -115,6 +170,23 @@ impl SourceKind {
     pub fn describe(&self) -> String {
         match self {
             SourceKind::Feed(f) => f.describe(),
+            SourceKind::HackerNews(s) => s.describe(),
+        }
+    }
+
+    /// The platform's documented request budget, used when the source sets no `rate_limit`.
+    pub fn default_limit(&self) -> Option<RateLimit> {
+        match self {
+            SourceKind::Feed(_) => None,
+            SourceKind::HackerNews(_) => Some(hackernews::DEFAULT_LIMIT),
+        }
+    }
+
+    /// Whether this kind can see the brand's replies (so open cases get reply checks).
+    pub fn detects_replies(&self) -> bool {
+        match self {
+            SourceKind::Feed(_) => false,
+            SourceKind::HackerNews(_) => true,
         }
     }
 
@@ -122,6 +194,48 @@ impl SourceKind {
     pub async fn poll(&self, ctx: &PollCtx<'_>) -> Result<Polled, SourceError> {
         match self {
             SourceKind::Feed(f) => f.poll(ctx).await,
+            SourceKind::HackerNews(s) => s.poll(ctx).await,
         }
+    }
+
+    /// Looks in a complaint's thread for a post by one of the brand's accounts, made after the complaint.
+    pub async fn find_reply(
+        &self,
+        ctx: &PollCtx<'_>,
+        check: &ReplyCheck,
+    ) -> Result<Option<FoundReply>, SourceError> {
+        match self {
+            SourceKind::Feed(_) => Ok(None),
+            SourceKind::HackerNews(s) => s.find_reply(ctx, check).await,
+        }
+    }
+}
+
+/// Whether `handle` is one of `accounts`: case-insensitive, a leading `@` ignored on either side.
+pub fn is_account(handle: &str, accounts: &[String]) -> bool {
+    let handle = handle.trim().trim_start_matches('@');
+    !handle.is_empty()
+        && accounts.iter().any(|a| {
+            a.trim()
+                .trim_start_matches('@')
+                .eq_ignore_ascii_case(handle)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_match_without_case_or_at_sign() {
+        let accounts = vec![
+            "NorthwindHelp".to_string(),
+            "@northwind.bsky.social".to_string(),
+        ];
+        assert!(is_account("northwindhelp", &accounts));
+        assert!(is_account("@NorthwindHelp", &accounts));
+        assert!(is_account("Northwind.Bsky.Social", &accounts));
+        assert!(!is_account("NorthwindHelpFan", &accounts));
+        assert!(!is_account("", &accounts));
     }
 }

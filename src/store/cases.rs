@@ -35,6 +35,10 @@ pub struct CaseRow {
     pub close_reason: Option<String>,
     /// Note given when closing.
     pub close_note: Option<String>,
+    /// The brand account whose reply closed the case.
+    pub replied_by: Option<String>,
+    /// When that reply was posted.
+    pub replied_at: Option<DateTime<Utc>>,
     /// The next tier still to fire, if any.
     pub next_event: Option<String>,
     /// When that tier fires.
@@ -43,6 +47,36 @@ pub struct CaseRow {
     pub score: f64,
     /// Rules that fired.
     pub rules: Vec<String>,
+}
+
+/// A case's state, closed time and reason, post time and deadline, as `close_case` reads them.
+type CaseState = (String, Option<i64>, Option<String>, i64, i64);
+
+/// How a case ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Closing<'a> {
+    /// A person acknowledged it (CLI or API), with an optional note.
+    Ack {
+        /// The note.
+        note: Option<&'a str>,
+    },
+    /// The brand answered in the thread.
+    Reply(&'a crate::source::FoundReply),
+}
+
+/// An open case with a thread to search for the brand's reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenThread {
+    /// The case.
+    pub case_id: i64,
+    /// Its brand (whose accounts may answer).
+    pub brand: String,
+    /// The complaint's platform id.
+    pub key: String,
+    /// The complaint's thread reference, as its source wrote it.
+    pub thread: String,
+    /// The complaint's own time.
+    pub posted_at: DateTime<Utc>,
 }
 
 /// The result of closing a case.
@@ -137,21 +171,20 @@ impl Store {
     pub fn close_case(
         &self,
         case_id: i64,
-        reason: &str,
-        note: Option<&str>,
+        how: Closing<'_>,
         now: DateTime<Utc>,
     ) -> Result<Closed, AckError> {
         let mut conn = self.lock();
         let tx = write_tx(&mut conn)?;
-        let row: Option<(String, Option<i64>, Option<String>, i64)> = tx
+        let row: Option<CaseState> = tx
             .query_row(
-                "SELECT state, closed_at, close_reason, posted_at FROM cases WHERE id = ?1",
+                "SELECT state, closed_at, close_reason, posted_at, deadline FROM cases WHERE id = ?1",
                 [case_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()
             .ctx("reading the case")?;
-        let Some((state, closed_at, close_reason, posted_at)) = row else {
+        let Some((state, closed_at, close_reason, posted_at, deadline)) = row else {
             return Err(AckError::NoSuchCase(case_id));
         };
         if state == "closed" {
@@ -161,21 +194,45 @@ impl Store {
                 at: from_ms(closed_at.unwrap_or_default()),
             });
         }
+        let mut closure = Closure {
+            reason: "ack".into(),
+            note: None,
+            closed_at: now,
+            seconds_open: (ms(now) - posted_at) / 1000,
+            replied_by: None,
+            replied_at: None,
+            reply_url: None,
+            seconds_to_reply: None,
+            late: None,
+        };
+        match how {
+            Closing::Ack { note } => closure.note = note.map(str::to_string),
+            Closing::Reply(reply) => {
+                closure.reason = "reply".into();
+                closure.replied_by = Some(reply.author.clone());
+                closure.replied_at = Some(reply.at);
+                closure.reply_url = reply.url.clone();
+                closure.seconds_to_reply = Some(((ms(reply.at) - posted_at) / 1000).max(0));
+                closure.late = Some(ms(reply.at) > deadline);
+            }
+        }
         tx.execute(
-            "UPDATE cases SET state = 'closed', closed_at = ?2, close_reason = ?3, close_note = ?4 WHERE id = ?1",
-            params![case_id, ms(now), reason, note],
+            "UPDATE cases SET state = 'closed', closed_at = ?2, close_reason = ?3, close_note = ?4, replied_by = ?5,
+                 replied_at = ?6 WHERE id = ?1",
+            params![
+                case_id,
+                ms(now),
+                closure.reason,
+                closure.note,
+                closure.replied_by,
+                closure.replied_at.map(ms)
+            ],
         )
         .ctx("closing the case")?;
         let cancelled = tx
             .execute("UPDATE case_tiers SET state = 'cancelled' WHERE case_id = ?1 AND state = 'pending'", [case_id])
             .ctx("cancelling tiers")?;
         let notified = alerted_notifiers(&tx, case_id)?;
-        let closure = Closure {
-            reason: reason.to_string(),
-            note: note.map(str::to_string),
-            closed_at: now,
-            seconds_open: (ms(now) - posted_at) / 1000,
-        };
         let event_id = format!("evt_{}_{}_closed", self.instance, case_id);
         let alert = build_alert(&tx, case_id, Event::Closed, &event_id, now, Some(closure))?;
         enqueue(&tx, &alert, &notified, now)?;
@@ -187,13 +244,36 @@ impl Store {
         })
     }
 
+    /// Open cases of `source` whose complaint has a thread to search for the brand's reply, oldest first.
+    pub fn open_threads(&self, source: &str) -> Result<Vec<OpenThread>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT c.id, c.brand, m.item_key, m.thread, c.posted_at FROM cases c JOIN mentions m ON m.id = c.mention_id
+                 WHERE c.state = 'open' AND m.source = ?1 AND m.thread IS NOT NULL ORDER BY c.id",
+            )
+            .ctx("preparing open threads")?;
+        let rows = stmt
+            .query_map([source], |r| {
+                Ok(OpenThread {
+                    case_id: r.get(0)?,
+                    brand: r.get(1)?,
+                    key: r.get(2)?,
+                    thread: r.get(3)?,
+                    posted_at: from_ms(r.get(4)?),
+                })
+            })
+            .ctx("listing open threads")?;
+        rows.collect::<Result<_, _>>().ctx("listing open threads")
+    }
+
     /// Cases, newest first; only open ones when `open_only`.
     pub fn cases(&self, open_only: bool) -> Result<Vec<CaseRow>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
                 "SELECT c.id, c.brand, m.source, m.author, m.url, m.text, c.posted_at, c.deadline, c.state, c.closed_at,
-                        c.close_reason, c.close_note, m.verdict,
+                        c.close_reason, c.close_note, m.verdict, c.replied_by, c.replied_at,
                         (SELECT event FROM case_tiers t WHERE t.case_id = c.id AND t.state = 'pending' ORDER BY due_at LIMIT 1),
                         (SELECT MIN(due_at) FROM case_tiers t WHERE t.case_id = c.id AND t.state = 'pending')
                  FROM cases c JOIN mentions m ON m.id = c.mention_id
@@ -216,8 +296,10 @@ impl Store {
                     closed_at: r.get::<_, Option<i64>>(9)?.map(from_ms),
                     close_reason: r.get(10)?,
                     close_note: r.get(11)?,
-                    next_event: r.get(13)?,
-                    next_event_at: r.get::<_, Option<i64>>(14)?.map(from_ms),
+                    replied_by: r.get(13)?,
+                    replied_at: r.get::<_, Option<i64>>(14)?.map(from_ms),
+                    next_event: r.get(15)?,
+                    next_event_at: r.get::<_, Option<i64>>(16)?.map(from_ms),
                     score: verdict.as_ref().map_or(0.0, |v| v.score),
                     rules: verdict.map_or_else(Vec::new, |v| names(&v.rules)),
                 })

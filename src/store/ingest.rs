@@ -157,8 +157,8 @@ fn insert_mention(
 ) -> Result<i64, StoreError> {
     let verdict = serde_json::to_string(&matched.verdict).expect("verdict serialises");
     tx.query_row(
-        "INSERT INTO mentions (source, item_key, url, author, text, published_at, fetched_at, lang, brand, verdict)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+        "INSERT INTO mentions (source, item_key, url, author, text, published_at, fetched_at, lang, brand, verdict, thread)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
         params![
             m.source,
             m.key,
@@ -169,7 +169,8 @@ fn insert_mention(
             ms(m.fetched_at),
             matched.verdict.lang.as_deref().or(m.lang.as_deref()),
             matched.brand,
-            verdict
+            verdict,
+            m.thread
         ],
         |r| r.get(0),
     )

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-pub use cases::{AckError, CaseRow, Closed};
+pub use cases::{AckError, CaseRow, Closed, Closing, OpenThread};
 pub use ingest::{Ingest, IngestReport, Item, Matched};
 pub use outbox::OutboxRow;
 
@@ -24,7 +24,7 @@ use crate::http::Validators;
 use crate::source::Cursor;
 
 /// Schema version this build writes.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// A store error, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -205,6 +205,18 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             [instance],
         )
         .ctx("writing instance id")?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .ctx("writing schema version")?;
+        tx.commit().ctx("committing migration")?;
+    } else if version == 1 {
+        // Version 2 added reply detection: where to look for a reply, and who replied when.
+        let tx = write_tx(conn)?;
+        tx.execute_batch(
+            "ALTER TABLE mentions ADD COLUMN thread TEXT;
+             ALTER TABLE cases ADD COLUMN replied_by TEXT;
+             ALTER TABLE cases ADD COLUMN replied_at INTEGER;",
+        )
+        .ctx("upgrading the schema to version 2")?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .ctx("writing schema version")?;
         tx.commit().ctx("committing migration")?;

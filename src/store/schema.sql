@@ -1,4 +1,4 @@
--- earshot store, schema version 1. Times are Unix milliseconds (UTC).
+-- earshot store, schema version 2 (version 1 lacked mentions.thread and cases.replied_*; see migrate()). Times are Unix milliseconds (UTC).
 
 -- Each source's cursor and health, so a restart neither re-reads, skips nor stampedes.
 CREATE TABLE source_state (
@@ -34,6 +34,7 @@ CREATE TABLE mentions (
     lang         TEXT,
     brand        TEXT NOT NULL,
     verdict      TEXT NOT NULL,
+    thread       TEXT,            -- the source's reference for finding replies (opaque to the store)
     UNIQUE (source, item_key, brand)
 );
 
@@ -47,7 +48,9 @@ CREATE TABLE cases (
     state        TEXT NOT NULL CHECK (state IN ('open', 'closed')),
     closed_at    INTEGER,
     close_reason TEXT,
-    close_note   TEXT
+    close_note   TEXT,
+    replied_by   TEXT,            -- the brand account whose reply closed it
+    replied_at   INTEGER          -- that reply's own time
 );
 CREATE INDEX cases_state ON cases(state);
 

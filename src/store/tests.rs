@@ -31,6 +31,7 @@ fn mention(key: &str) -> Mention {
         published_at: Some(t(0)),
         fetched_at: t(1),
         lang: None,
+        thread: Some(format!("thread-{key}")),
     }
 }
 
@@ -160,7 +161,13 @@ fn closing_cancels_pending_tiers_and_tells_those_alerted() {
     let case = s.ingest(batch(&["a"], true, t(1))).unwrap().cases[0];
     s.fire_due_tiers(t(1), 100).unwrap();
     let closed = s
-        .close_case(case, "ack", Some("called her back"), t(10))
+        .close_case(
+            case,
+            Closing::Ack {
+                note: Some("called her back"),
+            },
+            t(10),
+        )
         .unwrap();
     assert_eq!(closed.notified, ["support"]);
     assert_eq!(closed.cancelled, 2);
@@ -181,11 +188,11 @@ fn closing_cancels_pending_tiers_and_tells_those_alerted() {
         ("ack", Some("called her back"), 600)
     );
     assert!(matches!(
-        s.close_case(case, "ack", None, t(11)),
+        s.close_case(case, Closing::Ack { note: None }, t(11)),
         Err(AckError::AlreadyClosed { .. })
     ));
     assert!(matches!(
-        s.close_case(999, "ack", None, t(11)),
+        s.close_case(999, Closing::Ack { note: None }, t(11)),
         Err(AckError::NoSuchCase(999))
     ));
     let rows = s.cases(false).unwrap();
@@ -218,7 +225,102 @@ fn a_second_connection_sees_and_changes_the_same_state() {
     let (dir, s) = store();
     let case = s.ingest(batch(&["a"], true, t(1))).unwrap().cases[0];
     let other = Store::open(dir.path()).unwrap();
-    other.close_case(case, "ack", None, t(2)).unwrap();
+    other
+        .close_case(case, Closing::Ack { note: None }, t(2))
+        .unwrap();
     assert!(s.fire_due_tiers(t(100), 100).unwrap().is_empty());
     assert_eq!(s.cases(false).unwrap()[0].state, "closed");
+}
+
+#[test]
+fn a_brand_reply_closes_the_case_with_who_and_how_long() {
+    let (_dir, s) = store();
+    let ids = s.ingest(batch(&["a", "b"], true, t(1))).unwrap().cases;
+    s.fire_due_tiers(t(1), 100).unwrap();
+    let open = s.open_threads("press").unwrap();
+    assert_eq!(
+        open.iter().map(|o| o.thread.as_str()).collect::<Vec<_>>(),
+        ["thread-a", "thread-b"]
+    );
+    assert_eq!(
+        (open[0].brand.as_str(), open[0].posted_at),
+        ("Northwind", t(0))
+    );
+    assert!(s.open_threads("other").unwrap().is_empty());
+    // Answered at +75 min, after the 60-minute deadline; noticed at +80.
+    let reply = crate::source::FoundReply {
+        author: "NorthwindHelp".into(),
+        at: t(75),
+        url: Some("https://forum.example/p/9".into()),
+    };
+    let closed = s.close_case(ids[0], Closing::Reply(&reply), t(80)).unwrap();
+    assert_eq!(closed.notified, ["support"]);
+    let rows = s.due_outbox("support", t(80), 10).unwrap();
+    let alert: Alert = serde_json::from_str(&rows.last().unwrap().payload).unwrap();
+    assert_eq!((alert.event, alert.case_id), (Event::Closed, ids[0]));
+    let c = alert.closure.unwrap();
+    assert_eq!(c.reason, "reply");
+    assert_eq!(c.replied_by.as_deref(), Some("NorthwindHelp"));
+    assert_eq!(c.replied_at, Some(t(75)));
+    assert_eq!(c.seconds_to_reply, Some(75 * 60));
+    assert_eq!(c.late, Some(true));
+    assert_eq!(c.seconds_open, 80 * 60);
+    assert_eq!(
+        s.open_threads("press")
+            .unwrap()
+            .iter()
+            .map(|o| o.case_id)
+            .collect::<Vec<_>>(),
+        [ids[1]],
+        "a closed case gets no more reply checks"
+    );
+    let row = s
+        .cases(false)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == ids[0])
+        .unwrap();
+    assert_eq!(
+        (
+            row.close_reason.as_deref(),
+            row.replied_by.as_deref(),
+            row.replied_at
+        ),
+        (Some("reply"), Some("NorthwindHelp"), Some(t(75)))
+    );
+    // An early reply is not late.
+    let early = crate::source::FoundReply { at: t(20), ..reply };
+    s.close_case(ids[1], Closing::Reply(&early), t(21)).unwrap();
+    let closed_b = s
+        .due_outbox("support", t(80), 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| serde_json::from_str::<Alert>(&r.payload).unwrap())
+        .find(|a| a.case_id == ids[1] && a.event == Event::Closed)
+        .unwrap();
+    assert_eq!(closed_b.closure.unwrap().late, Some(false));
+}
+
+#[test]
+fn a_version_1_store_is_upgraded_in_place() {
+    let (dir, s) = store();
+    s.ingest(batch(&["a"], true, t(1))).unwrap();
+    drop(s);
+    {
+        // Make it look like a store written by the previous release.
+        let conn = Connection::open(dir.path().join("earshot.db")).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE mentions DROP COLUMN thread; ALTER TABLE cases DROP COLUMN replied_by;
+             ALTER TABLE cases DROP COLUMN replied_at; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.cases(true).unwrap().len(), 1, "nothing stored is lost");
+    assert!(
+        s.open_threads("press").unwrap().is_empty(),
+        "old mentions have no thread"
+    );
+    s.ingest(batch(&["b"], true, t(2))).unwrap();
+    assert_eq!(s.open_threads("press").unwrap().len(), 1);
 }

@@ -176,3 +176,148 @@ fn http(addr: &str, request: &str) -> String {
     s.read_to_string(&mut out).unwrap();
     out
 }
+
+/// The one `[[source]]` of a config made of [`BRAND`] and `source_block`, parsed and validated as the daemon would.
+pub fn source_spec(dir: &Path, source_block: &str) -> earshot::config::SourceSpec {
+    let path = write_config(dir, source_block);
+    let config = earshot::config::parse(Path::new(&path), &std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("config refused: {e}"));
+    config.sources.into_iter().next().expect("one source")
+}
+
+/// The config error for a config made of [`BRAND`] and `source_block`, as text.
+pub fn source_config_error(dir: &Path, source_block: &str) -> String {
+    let path = write_config(dir, source_block);
+    match earshot::config::parse(Path::new(&path), &std::fs::read_to_string(&path).unwrap()) {
+        Ok(_) => panic!("config accepted:\n{source_block}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A polite client as the daemon makes one (tiny per-host spacing, so tests are quick).
+pub fn client() -> earshot::http::HttpClient {
+    earshot::http::HttpClient::new("earshot-test/1", Duration::from_millis(1)).unwrap()
+}
+
+/// Polls `spec` once from `cursor`.
+pub async fn poll_once(
+    spec: &earshot::config::SourceSpec,
+    http: &earshot::http::HttpClient,
+    cursor: &earshot::source::Cursor,
+) -> Result<earshot::source::Polled, earshot::source::SourceError> {
+    spec.kind.poll(&poll_ctx(spec, http, cursor)).await
+}
+
+/// The context the poller gives a source.
+pub fn poll_ctx<'a>(
+    spec: &'a earshot::config::SourceSpec,
+    http: &'a earshot::http::HttpClient,
+    cursor: &'a earshot::source::Cursor,
+) -> earshot::source::PollCtx<'a> {
+    earshot::source::PollCtx {
+        name: &spec.name,
+        http,
+        timeout: spec.timeout,
+        max_body: spec.max_body,
+        cursor,
+        now: Utc::now(),
+        limit: spec.limit,
+    }
+}
+
+/// Asks `spec` whether the brand (accounts as in [`BRAND`]) answered the complaint `key` (thread `thread`),
+/// posted at `posted_at`.
+pub async fn find_reply(
+    spec: &earshot::config::SourceSpec,
+    http: &earshot::http::HttpClient,
+    key: &str,
+    thread: &str,
+    posted_at: DateTime<Utc>,
+) -> Result<Option<earshot::source::FoundReply>, earshot::source::SourceError> {
+    let cursor = earshot::source::Cursor::default();
+    let check = earshot::source::ReplyCheck {
+        case_id: 1,
+        key: key.into(),
+        thread: thread.into(),
+        posted_at,
+        accounts: vec!["NorthwindHelp".into()],
+    };
+    spec.kind
+        .find_reply(&poll_ctx(spec, http, &cursor), &check)
+        .await
+}
+
+/// What the black-box reply test expects of a platform.
+pub struct ReplyExpectation<'a> {
+    /// The complaint's platform id.
+    pub key: &'a str,
+    /// The brand account that answers.
+    pub replied_by: &'a str,
+    /// Seconds from the complaint to the answer.
+    pub seconds_to_reply: i64,
+    /// Whether the answer came after the deadline.
+    pub late: bool,
+}
+
+/// Runs the daemon on `source_block` (a [[source]] polling every second) with a one-hour SLA (or `reply_within`)
+/// and a `file` notifier, and asserts the promise of reply detection: the complaint opens a case, the brand's
+/// reply in its thread closes it with `case.closed` (reason `reply`, who, time to reply), and `earshot cases`
+/// shows it closed by that reply. Returns the daemon's log.
+pub fn assert_reply_closes_case(
+    source_block: &str,
+    reply_within: &str,
+    env: &[(&str, &str)],
+    want: &ReplyExpectation<'_>,
+) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "{source_block}{}{}",
+        sla(reply_within, &[("0s", &["log"])]),
+        file_notifier("log", "alerts.jsonl")
+    );
+    let config = write_config(dir.path(), &body);
+    let daemon =
+        crate::support::daemon::Daemon::spawn(dir.path(), &["run", "--config", &config], env);
+    let alerts = dir.path().join("alerts.jsonl");
+    let closed = crate::support::feeds::wait_until(Duration::from_secs(20), || {
+        let events = read_jsonl(&alerts);
+        events.iter().any(|a| {
+            a["event"] == "case.closed"
+                && events.iter().any(|o| {
+                    o["event"] == "complaint.opened"
+                        && o["mention"]["id"] == want.key
+                        && o["case_id"] == a["case_id"]
+                })
+        })
+    });
+    let log = daemon.log();
+    assert!(
+        closed,
+        "no case.closed alert; alerts: {:?}\nlog:\n{log}",
+        read_jsonl(&alerts)
+    );
+    let events = read_jsonl(&alerts);
+    let opened = events
+        .iter()
+        .find(|a| a["event"] == "complaint.opened" && a["mention"]["id"] == want.key)
+        .unwrap_or_else(|| panic!("no complaint.opened for {}: {events:?}", want.key));
+    let close = events
+        .iter()
+        .find(|a| a["event"] == "case.closed" && a["case_id"] == opened["case_id"])
+        .unwrap_or_else(|| panic!("the complaint's case did not close: {events:?}"));
+    let c = &close["closure"];
+    assert_eq!(c["reason"], "reply", "{close}");
+    assert_eq!(c["replied_by"], want.replied_by, "{close}");
+    assert_eq!(c["seconds_to_reply"], want.seconds_to_reply, "{close}");
+    assert_eq!(c["late"], want.late, "{close}");
+    let rows = cases(dir.path(), &config);
+    let row = rows
+        .iter()
+        .find(|r| r["id"] == opened["case_id"])
+        .unwrap_or_else(|| panic!("case not listed: {rows:?}"));
+    assert_eq!(row["state"], "closed");
+    assert_eq!(row["close_reason"], "reply");
+    assert_eq!(row["replied_by"], want.replied_by);
+    drop(daemon);
+    log
+}

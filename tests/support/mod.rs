@@ -4,6 +4,7 @@
 //! tests can be plain `#[test]` functions, and stops when dropped.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod daemon;
 pub mod feeds;
 pub mod http;

@@ -70,6 +70,7 @@ fn items_without_ids_get_stable_content_keys() {
         max_body: 1000,
         cursor: &cursor,
         now: chrono::Utc::now(),
+        limit: None,
     };
     let key = |b: &str| {
         let f = parse(b.as_bytes(), None).unwrap();
@@ -101,6 +102,7 @@ fn mentions_carry_text_author_time_and_language() {
         max_body: 1000,
         cursor: &cursor,
         now: chrono::Utc::now(),
+        limit: None,
     };
     let m = to_mention(&f.entries[0], &f, &ctx);
     assert_eq!(m.text, "Lost bag\nDay 3 & no reply");
