@@ -224,11 +224,19 @@ fn print_summary(out: &mut impl Write, c: &Config) -> std::io::Result<()> {
     for s in &c.sources {
         writeln!(
             out,
-            "  {} ({}): {} every {}",
+            "  {} ({}): {} every {}{}{}",
             s.name,
             s.kind.name(),
             s.kind.describe(),
-            d(s.every)
+            d(s.every),
+            s.limit
+                .map(|l| format!(", at most {l} requests to its host"))
+                .unwrap_or_default(),
+            if s.kind.detects_replies() {
+                "; the brand's replies close cases"
+            } else {
+                ""
+            }
         )?;
     }
     writeln!(
@@ -460,6 +468,9 @@ fn cases(path: &Path, open: bool, json: bool) -> anyhow::Result<ExitCode> {
             } else {
                 format!("OVERDUE {}m", -left.num_minutes())
             }
+        } else if let (Some(by), Some(at)) = (&r.replied_by, r.replied_at) {
+            // The figure the SLA is about: how long the customer waited for the brand's answer.
+            format!("replied by {by} in {}m", (at - r.posted_at).num_minutes())
         } else {
             format!("closed ({})", r.close_reason.as_deref().unwrap_or("?"))
         };
