@@ -6,7 +6,9 @@
 //!
 //! - [`config`] reads and validates the TOML (every problem located by file, line and key);
 //! - [`poller`] runs one task per source on its schedule; [`source`] holds one module per platform, each turning a
-//!   response into [`mention::Mention`]s using the polite [`http`] client;
+//!   response into [`mention::Mention`]s using the polite [`http`] client (per-host platform budgets, rate-limit
+//!   headers honoured); after each poll the poller asks the source to look for the brand's reply in the threads of
+//!   its open cases, and a reply closes the case through the [`store`];
 //! - [`pipeline`] is the single writer: it drops items already seen, finds the [`brand`]s a mention is about,
 //!   [`classify`]s it into a verdict (over [`text`] normalisation and the [`phrase`] matcher; [`lang`] detects the
 //!   language), plans a case with
