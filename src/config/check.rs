@@ -153,6 +153,19 @@ pub(super) fn check(
             "no [[source]] is configured: nothing will be polled",
         ));
     }
+    if sources.iter().any(|s| s.kind.detects_replies()) {
+        for (i, b) in brands.iter().enumerate() {
+            if b.accounts.is_empty() {
+                warnings.push(Problem::new(
+                    format!("brand[{i}].accounts"),
+                    format!(
+                        "brand {:?} lists no accounts: its replies cannot close cases, only `earshot ack` can",
+                        b.name
+                    ),
+                ));
+            }
+        }
+    }
     Config {
         file: file.to_path_buf(),
         daemon,

@@ -216,3 +216,31 @@ fn defaults_and_warnings() {
         "{warned:?}"
     );
 }
+
+#[test]
+fn a_brand_without_accounts_is_warned_about_when_replies_could_close_cases() {
+    let base = "[[brand]]\nname=\"B\"\nterms=[\"b\"]\n[[source]]\nname=\"s\"\nkind=\"KIND\"\n";
+    let feed = parse(
+        Path::new("/x/c.toml"),
+        &base
+            .replace("KIND", "feed")
+            .replace("[[source]]", "[[source]]\nurl=\"file://f.xml\""),
+    )
+    .unwrap();
+    let paths =
+        |c: &Config| -> Vec<String> { c.warnings.iter().map(|w| w.problem.path.clone()).collect() };
+    assert!(
+        !paths(&feed).contains(&"brand[0].accounts".to_string()),
+        "feeds show no replies"
+    );
+    let hn = parse(
+        Path::new("/x/c.toml"),
+        &format!("{}query=\"b\"\n", base.replace("KIND", "hackernews")),
+    )
+    .unwrap();
+    assert!(
+        paths(&hn).contains(&"brand[0].accounts".to_string()),
+        "{:?}",
+        paths(&hn)
+    );
+}
