@@ -65,7 +65,11 @@ async fn first_poll_maps_statuses_and_keeps_the_newest_id() {
     assert_eq!(asked.len(), 1, "one page without a cursor");
     assert_eq!(asked[0].param("limit"), Some("40"));
     assert_eq!(asked[0].param("min_id"), None, "no cursor yet");
-    assert_eq!(asked[0].header("authorization"), None, "no token configured");
+    assert_eq!(
+        asked[0].header("authorization"),
+        None,
+        "no token configured"
+    );
 
     let keys: Vec<&str> = polled.mentions.iter().map(|m| m.key.as_str()).collect();
     assert_eq!(
@@ -97,7 +101,10 @@ async fn first_poll_maps_statuses_and_keeps_the_newest_id() {
     assert_eq!(complaint.lang.as_deref(), Some("en"));
     let thread: serde_json::Value =
         serde_json::from_str(complaint.thread.as_deref().unwrap()).unwrap();
-    assert_eq!(thread["id"], COMPLAINT_ID, "the local id, for the context call");
+    assert_eq!(
+        thread["id"], COMPLAINT_ID,
+        "the local id, for the context call"
+    );
     assert_eq!(thread["uri"], COMPLAINT_URI);
 
     let local = &polled.mentions[1];
@@ -290,10 +297,57 @@ async fn a_token_is_sent_as_bearer_and_unlocks_search() {
         ],
         "a status found by both the tag and the search is one mention"
     );
-    assert_eq!(polled.mentions[2].author.as_deref(), Some("rui@social.example"));
+    assert_eq!(
+        polled.mentions[2].author.as_deref(),
+        Some("rui@social.example")
+    );
     assert_eq!(
         position(&polled.cursor),
         serde_json::json!({"tag:northwind": "113400000000000112", "search": "113400000000000120"})
+    );
+}
+
+#[tokio::test]
+async fn search_pages_by_offset_under_a_fixed_min_id() {
+    let server = ApiServer::start();
+    let now = Utc::now();
+    let wrap = |file: &str| {
+        format!(
+            r#"{{"accounts":[],"statuses":{},"hashtags":[]}}"#,
+            payload("mastodon", file, now)
+        )
+    };
+    server.get(SEARCH, Answer::json(wrap("tag_northwind_page_full.json")));
+    server.route(
+        "GET",
+        SEARCH,
+        &[("offset", "40")],
+        vec![Answer::json(wrap("tag_northwind_page_tail.json"))],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let block = format!(
+        "\n[[source]]\nname = \"masto\"\nkind = \"mastodon\"\nbase_url = \"{}\"\nquery = \"Northwind\"\ntimeout = \"3s\"\n{}",
+        server.base(),
+        token_file(dir.path())
+    );
+    let spec = source_spec(dir.path(), &block);
+    let polled = poll_once(
+        &spec,
+        &client(),
+        &cursor(r#"{"search":"113400000000000100"}"#),
+    )
+    .await
+    .unwrap();
+    let asked = server.requests(SEARCH);
+    assert_eq!(asked.len(), 2, "a full page, then the short tail");
+    assert_eq!(asked[0].param("offset"), None);
+    assert_eq!(asked[1].param("offset"), Some("40"));
+    assert_eq!(asked[1].param("min_id"), Some("113400000000000100"));
+    assert_eq!(server.hits(TAG), 0, "no tags configured");
+    assert_eq!(polled.mentions.len(), 42);
+    assert_eq!(
+        position(&polled.cursor),
+        serde_json::json!({"search": "113400000000000147"})
     );
 }
 
@@ -442,7 +496,10 @@ fn config_names_missing_and_bad_keys() {
         ),
         "{err}"
     );
-    assert!(!err.contains("source[0].query"), "a token is configured: {err}");
+    assert!(
+        !err.contains("source[0].query"),
+        "a token is configured: {err}"
+    );
     let err = source_config_error(
         dir.path(),
         "\n[[source]]\nname = \"m\"\nkind = \"mastodon\"\nbase_url = \"https://mastodon.example\"\ntags = [\"Northwind\"]\ntoken = \"inline\"\n",

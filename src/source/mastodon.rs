@@ -483,6 +483,45 @@ mod tests {
     }
 
     #[test]
+    fn a_reblog_is_the_status_it_shares() {
+        let page: Vec<Status> = serde_json::from_str(
+            r#"[{"id":"200","uri":"https://mastodon.example/users/jonas/statuses/200/activity",
+                 "url":null,"created_at":"2024-10-02T10:00:00.000Z","content":"","spoiler_text":"",
+                 "language":null,"account":{"acct":"jonas"},
+                 "reblog":{"id":"150","uri":"https://fedi.example/users/lucia/statuses/9",
+                           "url":"https://fedi.example/@lucia/9","created_at":"2024-10-02T09:00:00.000Z",
+                           "content":"<p>Thanks #Northwind!</p>","spoiler_text":"","language":"en",
+                           "account":{"acct":"lucia@fedi.example"},"reblog":null}}]"#,
+        )
+        .unwrap();
+        let http = crate::http::HttpClient::new("t", std::time::Duration::from_millis(1)).unwrap();
+        let cursor = Cursor::default();
+        let ctx = PollCtx {
+            name: "m",
+            http: &http,
+            timeout: std::time::Duration::from_secs(1),
+            max_body: 1 << 20,
+            cursor: &cursor,
+            now: Utc::now(),
+            limit: None,
+        };
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        source().take(&ctx, &page, &mut out, &mut seen);
+        source().take(&ctx, &page, &mut out, &mut seen);
+        assert_eq!(out.len(), 1, "once");
+        assert_eq!(out[0].key, "https://fedi.example/users/lucia/statuses/9");
+        assert_eq!(out[0].author.as_deref(), Some("lucia@fedi.example"));
+        assert_eq!(out[0].text, "Thanks #Northwind!");
+        assert!(out[0].thread.as_deref().unwrap().contains(r#""id":"150""#));
+        assert_eq!(
+            newest_id(&page).as_deref(),
+            Some("200"),
+            "the timeline's own id"
+        );
+    }
+
+    #[test]
     fn debug_never_shows_the_token() {
         let s = MastodonSource {
             token: Some(Secret::new("tok-very-secret")),
