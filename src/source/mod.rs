@@ -12,6 +12,7 @@
 pub mod api;
 pub mod feed;
 pub mod hackernews;
+pub mod mastodon;
 
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -27,10 +28,12 @@ pub enum SourceKind {
     Feed(feed::FeedSource),
     /// Hacker News stories and comments (Algolia search).
     HackerNews(hackernews::HackerNewsSource),
+    /// Mastodon hashtag timelines and status search on one instance.
+    Mastodon(mastodon::MastodonSource),
 }
 
 /// The known kinds, for messages.
-pub const KINDS: &[&str] = &["feed", "hackernews"];
+pub const KINDS: &[&str] = &["feed", "hackernews", "mastodon"];
 
 /// What a source remembers between polls (kept in the store, so a restart neither re-reads nor skips).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -145,6 +148,9 @@ impl SourceKind {
             "hackernews" => {
                 hackernews::HackerNewsSource::from_config(options, ctx).map(SourceKind::HackerNews)
             }
+            "mastodon" => {
+                mastodon::MastodonSource::from_config(options, ctx).map(SourceKind::Mastodon)
+            }
             other => {
                 ctx.problem(
                     "kind",
@@ -163,6 +169,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => "feed",
             SourceKind::HackerNews(_) => "hackernews",
+            SourceKind::Mastodon(_) => "mastodon",
         }
     }
 
@@ -171,6 +178,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(f) => f.describe(),
             SourceKind::HackerNews(s) => s.describe(),
+            SourceKind::Mastodon(s) => s.describe(),
         }
     }
 
@@ -179,6 +187,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => None,
             SourceKind::HackerNews(_) => Some(hackernews::DEFAULT_LIMIT),
+            SourceKind::Mastodon(_) => Some(mastodon::DEFAULT_LIMIT),
         }
     }
 
@@ -187,6 +196,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => false,
             SourceKind::HackerNews(_) => true,
+            SourceKind::Mastodon(_) => true,
         }
     }
 
@@ -195,6 +205,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(f) => f.poll(ctx).await,
             SourceKind::HackerNews(s) => s.poll(ctx).await,
+            SourceKind::Mastodon(s) => s.poll(ctx).await,
         }
     }
 
@@ -207,6 +218,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => Ok(None),
             SourceKind::HackerNews(s) => s.find_reply(ctx, check).await,
+            SourceKind::Mastodon(s) => s.find_reply(ctx, check).await,
         }
     }
 }
