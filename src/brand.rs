@@ -61,12 +61,20 @@ impl BrandMatcher {
             .filter(|b| !b.exclude.as_ref().is_some_and(|x| x.is_match(&normalized)))
             .map(|b| BrandHit {
                 brand: b.name.clone(),
-                own_account: author
-                    .as_ref()
-                    .is_some_and(|a| b.accounts.iter().any(|acc| acc == a)),
+                own_account: author.as_ref().is_some_and(|a| is_own(a, &b.accounts)),
             })
             .collect()
     }
+}
+
+/// Whether `author` (lowercase, no leading `@`) is one of the brand's `accounts`: the same handle, or, where
+/// platforms write handles as `user@instance` (Mastodon, Lemmy), a bare account naming that user. Being lenient
+/// here only keeps a post from opening a case; reply detection, which closes cases, is strict per platform.
+fn is_own(author: &str, accounts: &[String]) -> bool {
+    accounts.iter().any(|acc| {
+        acc == author
+            || (!acc.contains('@') && author.split_once('@').is_some_and(|(user, _)| user == acc))
+    })
 }
 
 #[cfg(test)]
@@ -116,6 +124,27 @@ mod tests {
         );
         assert!(brands("the northwinds of the valley").is_empty());
         assert!(brands("contoso is fine").is_empty());
+    }
+
+    #[test]
+    fn federated_handles_of_the_brand_are_its_own() {
+        let accounts = vec![
+            "northwindhelp".to_string(),
+            "care@support.example".to_string(),
+        ];
+        assert!(is_own("northwindhelp", &accounts));
+        assert!(is_own("northwindhelp@mastodon.social", &accounts));
+        assert!(is_own("care@support.example", &accounts));
+        assert!(
+            !is_own("care@elsewhere.example", &accounts),
+            "a full account is strict"
+        );
+        assert!(!is_own("northwindhelpdesk@mastodon.social", &accounts));
+        let own = matcher().find(
+            "Northwind here: sorry for the delay",
+            Some("NorthwindHelp@social.example"),
+        );
+        assert!(own[0].own_account);
     }
 
     #[test]
