@@ -47,8 +47,7 @@ fn cursor_at(t: DateTime<Utc>) -> Cursor {
 /// `file`'s search answer with its posts padded to a full page (50) by copies of its first post, published
 /// `offset` seconds from `now` (each its own id and `ap_id`).
 fn full_page(file: &str, now: DateTime<Utc>, offset: i64) -> String {
-    let mut page: serde_json::Value =
-        serde_json::from_str(&payload("lemmy", file, now)).unwrap();
+    let mut page: serde_json::Value = serde_json::from_str(&payload("lemmy", file, now)).unwrap();
     let posts = page["posts"].as_array_mut().unwrap();
     let template = posts[0].clone();
     let published = at(now, offset).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -211,7 +210,10 @@ async fn an_incremental_poll_keeps_only_items_since_the_cursor() {
         "no language list (the instance has no /site route here): no language"
     );
     let position = polled.cursor.position.as_deref().unwrap();
-    assert_eq!(DateTime::parse_from_rfc3339(position).unwrap(), at(now, -10));
+    assert_eq!(
+        DateTime::parse_from_rfc3339(position).unwrap(),
+        at(now, -10)
+    );
     assert_eq!(server.hits(SEARCH), 1);
 }
 
@@ -318,10 +320,7 @@ async fn a_429_holds_the_host_until_retry_after() {
 #[tokio::test]
 async fn a_refusal_is_an_auth_error_that_names_what_to_check() {
     let server = ApiServer::start();
-    server.get(
-        SEARCH,
-        Answer::status(401, r#"{"error":"not_logged_in"}"#),
-    );
+    server.get(SEARCH, Answer::status(401, r#"{"error":"not_logged_in"}"#));
     let dir = tempfile::tempdir().unwrap();
     let spec = source_spec(dir.path(), &source(&server, ""));
     let err = poll_once(&spec, &client(), &Cursor::default())
@@ -334,7 +333,10 @@ async fn a_refusal_is_an_auth_error_that_names_what_to_check() {
     assert!(err.needs_operator());
     let text = err.to_string();
     assert!(text.contains("base_url"), "{text}");
-    assert!(!text.contains("Northwind"), "no query in the message: {text}");
+    assert!(
+        !text.contains("Northwind"),
+        "no query in the message: {text}"
+    );
 }
 
 #[tokio::test]
@@ -350,10 +352,7 @@ async fn lemmy_errors_fail_the_poll_with_a_clear_message() {
         ],
     );
     let dir = tempfile::tempdir().unwrap();
-    let spec = source_spec(
-        dir.path(),
-        &source(&server, "community = \"nowhere\"\n"),
-    );
+    let spec = source_spec(dir.path(), &source(&server, "community = \"nowhere\"\n"));
     let http = client();
     let err = poll_once(&spec, &http, &Cursor::default())
         .await
@@ -412,7 +411,11 @@ async fn the_brands_reply_below_a_comment_complaint_is_found() {
         .unwrap()
         .unwrap();
     assert_eq!(reply.author, "NorthwindHelp@lemmy.example");
-    assert_eq!(reply.at, at(now, -45), "the earliest of the brand's replies");
+    assert_eq!(
+        reply.at,
+        at(now, -45),
+        "the earliest of the brand's replies"
+    );
     assert_eq!(
         reply.url.as_deref(),
         Some("https://lemmy.example/comment/9020")
@@ -458,7 +461,10 @@ async fn the_brands_comment_on_a_post_complaint_is_found() {
     )
     .await
     .unwrap();
-    assert_eq!(later, None, "a comment before the complaint answers nothing");
+    assert_eq!(
+        later, None,
+        "a comment before the complaint answers nothing"
+    );
 }
 
 #[test]

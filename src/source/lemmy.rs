@@ -178,8 +178,7 @@ impl LemmySource {
             mentions,
             cursor: Cursor {
                 validators: Default::default(),
-                position: newest
-                    .map(|n| n.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+                position: newest.map(|n| n.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
             },
             not_modified: false,
         })
@@ -349,9 +348,10 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 /// Markdown as written, with any HTML in it stripped and entities decoded. A `<` that opens no tag (`<3`, `a < b`)
 /// is text.
 fn plain(text: &str) -> String {
-    let has_tag = text.as_bytes().windows(2).any(|w| {
-        w[0] == b'<' && (w[1].is_ascii_alphabetic() || w[1] == b'/' || w[1] == b'!')
-    });
+    let has_tag = text
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || w[1] == b'/' || w[1] == b'!'));
     if has_tag {
         crate::html::to_text(text)
     } else {
