@@ -12,6 +12,7 @@
 pub mod api;
 pub mod feed;
 pub mod hackernews;
+pub mod lemmy;
 pub mod mastodon;
 
 use chrono::{DateTime, Utc};
@@ -30,10 +31,12 @@ pub enum SourceKind {
     HackerNews(hackernews::HackerNewsSource),
     /// Mastodon hashtag timelines and status search on one instance.
     Mastodon(mastodon::MastodonSource),
+    /// Lemmy posts and comments (one instance's search API).
+    Lemmy(lemmy::LemmySource),
 }
 
 /// The known kinds, for messages.
-pub const KINDS: &[&str] = &["feed", "hackernews", "mastodon"];
+pub const KINDS: &[&str] = &["feed", "hackernews", "mastodon", "lemmy"];
 
 /// What a source remembers between polls (kept in the store, so a restart neither re-reads nor skips).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -151,6 +154,7 @@ impl SourceKind {
             "mastodon" => {
                 mastodon::MastodonSource::from_config(options, ctx).map(SourceKind::Mastodon)
             }
+            "lemmy" => lemmy::LemmySource::from_config(options, ctx).map(SourceKind::Lemmy),
             other => {
                 ctx.problem(
                     "kind",
@@ -170,6 +174,7 @@ impl SourceKind {
             SourceKind::Feed(_) => "feed",
             SourceKind::HackerNews(_) => "hackernews",
             SourceKind::Mastodon(_) => "mastodon",
+            SourceKind::Lemmy(_) => "lemmy",
         }
     }
 
@@ -179,6 +184,7 @@ impl SourceKind {
             SourceKind::Feed(f) => f.describe(),
             SourceKind::HackerNews(s) => s.describe(),
             SourceKind::Mastodon(s) => s.describe(),
+            SourceKind::Lemmy(s) => s.describe(),
         }
     }
 
@@ -188,6 +194,7 @@ impl SourceKind {
             SourceKind::Feed(_) => None,
             SourceKind::HackerNews(_) => Some(hackernews::DEFAULT_LIMIT),
             SourceKind::Mastodon(_) => Some(mastodon::DEFAULT_LIMIT),
+            SourceKind::Lemmy(_) => Some(lemmy::DEFAULT_LIMIT),
         }
     }
 
@@ -197,6 +204,7 @@ impl SourceKind {
             SourceKind::Feed(_) => false,
             SourceKind::HackerNews(_) => true,
             SourceKind::Mastodon(_) => true,
+            SourceKind::Lemmy(_) => true,
         }
     }
 
@@ -206,6 +214,7 @@ impl SourceKind {
             SourceKind::Feed(f) => f.poll(ctx).await,
             SourceKind::HackerNews(s) => s.poll(ctx).await,
             SourceKind::Mastodon(s) => s.poll(ctx).await,
+            SourceKind::Lemmy(s) => s.poll(ctx).await,
         }
     }
 
@@ -219,6 +228,7 @@ impl SourceKind {
             SourceKind::Feed(_) => Ok(None),
             SourceKind::HackerNews(s) => s.find_reply(ctx, check).await,
             SourceKind::Mastodon(s) => s.find_reply(ctx, check).await,
+            SourceKind::Lemmy(s) => s.find_reply(ctx, check).await,
         }
     }
 }
