@@ -12,6 +12,7 @@
 pub mod api;
 pub mod feed;
 pub mod hackernews;
+pub mod reddit;
 
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -27,10 +28,12 @@ pub enum SourceKind {
     Feed(feed::FeedSource),
     /// Hacker News stories and comments (Algolia search).
     HackerNews(hackernews::HackerNewsSource),
+    /// Reddit posts and comments (OAuth API): subreddits' newest items and/or a search.
+    Reddit(reddit::RedditSource),
 }
 
 /// The known kinds, for messages.
-pub const KINDS: &[&str] = &["feed", "hackernews"];
+pub const KINDS: &[&str] = &["feed", "hackernews", "reddit"];
 
 /// What a source remembers between polls (kept in the store, so a restart neither re-reads nor skips).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -145,6 +148,7 @@ impl SourceKind {
             "hackernews" => {
                 hackernews::HackerNewsSource::from_config(options, ctx).map(SourceKind::HackerNews)
             }
+            "reddit" => reddit::RedditSource::from_config(options, ctx).map(SourceKind::Reddit),
             other => {
                 ctx.problem(
                     "kind",
@@ -163,6 +167,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => "feed",
             SourceKind::HackerNews(_) => "hackernews",
+            SourceKind::Reddit(_) => "reddit",
         }
     }
 
@@ -171,6 +176,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(f) => f.describe(),
             SourceKind::HackerNews(s) => s.describe(),
+            SourceKind::Reddit(s) => s.describe(),
         }
     }
 
@@ -179,6 +185,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => None,
             SourceKind::HackerNews(_) => Some(hackernews::DEFAULT_LIMIT),
+            SourceKind::Reddit(_) => Some(reddit::DEFAULT_LIMIT),
         }
     }
 
@@ -187,6 +194,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => false,
             SourceKind::HackerNews(_) => true,
+            SourceKind::Reddit(_) => true,
         }
     }
 
@@ -195,6 +203,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(f) => f.poll(ctx).await,
             SourceKind::HackerNews(s) => s.poll(ctx).await,
+            SourceKind::Reddit(s) => s.poll(ctx).await,
         }
     }
 
@@ -207,6 +216,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => Ok(None),
             SourceKind::HackerNews(s) => s.find_reply(ctx, check).await,
+            SourceKind::Reddit(s) => s.find_reply(ctx, check).await,
         }
     }
 }
