@@ -269,11 +269,7 @@ async fn search_pages_back_to_the_cursor_within_its_bound() {
     let dir = tempfile::tempdir().unwrap();
     let spec = source_spec(
         dir.path(),
-        &source(
-            &server,
-            dir.path(),
-            "query = \"Northwind\"\nmax_pages = 2",
-        ),
+        &source(&server, dir.path(), "query = \"Northwind\"\nmax_pages = 2"),
     );
     let polled = poll_once(&spec, &client(), &Cursor::default())
         .await
@@ -364,11 +360,7 @@ async fn the_token_is_asked_for_once_and_sent_as_bearer() {
     poll_once(&spec, &http, &Cursor::default()).await.unwrap();
 
     let token = server.requests(TOKEN);
-    assert_eq!(
-        token.len(),
-        1,
-        "two polls, one token: it lives for a day"
-    );
+    assert_eq!(token.len(), 1, "two polls, one token: it lives for a day");
     assert_eq!(token[0].method, "POST");
     assert_eq!(
         token[0].header("authorization"),
@@ -564,9 +556,7 @@ async fn no_requests_remaining_holds_the_host_after_a_success() {
         &source(&server, dir.path(), "query = \"Northwind\"\nmax_pages = 1"),
     );
     let http = client();
-    let polled = poll_once(&spec, &http, &Cursor::default())
-        .await
-        .unwrap();
+    let polled = poll_once(&spec, &http, &Cursor::default()).await.unwrap();
     assert_eq!(polled.mentions.len(), 3, "the answer itself is used");
     let err = poll_once(&spec, &http, &Cursor::default())
         .await
@@ -602,7 +592,11 @@ async fn the_brands_reply_is_found_below_a_comment_complaint() {
         .unwrap();
     assert_eq!(none, None, "only other users answered");
     let asked = &server.requests(thread_path)[0];
-    assert_eq!(asked.param("comment"), Some("lr5t2ab"), "focused on the complaint");
+    assert_eq!(
+        asked.param("comment"),
+        Some("lr5t2ab"),
+        "focused on the complaint"
+    );
     assert_eq!(asked.param("sort"), Some("new"));
     assert_eq!(asked.param("raw_json"), Some("1"));
     assert_eq!(
@@ -737,7 +731,10 @@ fn config_names_missing_and_bad_keys() {
         "Reddit's documented 100 requests a minute per OAuth client is the default"
     );
     let described = spec.kind.describe();
-    assert!(described.contains("search \"Northwind\" site-wide"), "{described}");
+    assert!(
+        described.contains("search \"Northwind\" site-wide"),
+        "{described}"
+    );
     assert!(
         !described.contains(SECRET) && !described.contains(PASSWORD),
         "{described}"
@@ -783,4 +780,53 @@ fn the_brands_reply_closes_the_case_end_to_end() {
     for secret in [SECRET, PASSWORD, TOKEN_1] {
         assert!(!log.contains(secret), "secret in the log:\n{log}");
     }
+}
+
+#[tokio::test]
+async fn an_incremental_poll_pages_on_towards_the_newest() {
+    let server = ApiServer::start();
+    let now = Utc::now();
+    token_route(&server, now);
+    // More is newer than this page: Reddit names the page's newest item in `before`.
+    let page = payload("reddit", "new_incremental.json", now)
+        .replace("\"before\": null", "\"before\": \"t3_1g7k5dd\"");
+    assert!(page.contains("\"before\": \"t3_1g7k5dd\""));
+    server.route(
+        "GET",
+        NEW,
+        &[("before", "t3_1g7k3xq")],
+        vec![Answer::json(page)],
+    );
+    server.route(
+        "GET",
+        NEW,
+        &[("before", "t3_1g7k5dd")],
+        vec![Answer::json(payload("reddit", "empty_listing.json", now))],
+    );
+    server.get(
+        COMMENTS,
+        Answer::json(payload("reddit", "empty_listing.json", now)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let spec = source_spec(
+        dir.path(),
+        &source(&server, dir.path(), "subreddits = [\"northwind\"]"),
+    );
+    let polled = poll_once(
+        &spec,
+        &client(),
+        &cursor(r#"{"r/northwind/new":"t3_1g7k3xq"}"#),
+    )
+    .await
+    .unwrap();
+    let new = server.requests(NEW);
+    assert_eq!(new.len(), 2);
+    assert_eq!(new[1].param("before"), Some("t3_1g7k5dd"));
+    let keys: Vec<&str> = polled.mentions.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(keys, ["t3_1g7k5dd"]);
+    assert_eq!(
+        polled.cursor.position.as_deref(),
+        Some(r#"{"r/northwind/new":"t3_1g7k5dd"}"#),
+        "a listing that has never shown anything keeps no cursor"
+    );
 }

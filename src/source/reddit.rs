@@ -532,7 +532,9 @@ fn required_secret(
     if env.is_none() && file.is_none() {
         ctx.problem(
             &format!("{key}_env"),
-            format!("missing `{key}_env` or `{key}_file`: {what} (never written in the config itself)"),
+            format!(
+                "missing `{key}_env` or `{key}_file`: {what} (never written in the config itself)"
+            ),
         );
         return None;
     }
@@ -748,10 +750,8 @@ mod tests {
 
     #[test]
     fn empty_replies_are_an_empty_string() {
-        let t: Thing = serde_json::from_str(
-            r#"{"kind":"t1","data":{"name":"t1_a","replies":""}}"#,
-        )
-        .unwrap();
+        let t: Thing =
+            serde_json::from_str(r#"{"kind":"t1","data":{"name":"t1_a","replies":""}}"#).unwrap();
         assert!(t.data.replies.children().is_empty());
         let t: Thing = serde_json::from_str(
             r#"{"kind":"t1","data":{"name":"t1_a","replies":{"kind":"Listing","data":{"after":null,"before":null,"children":[{"kind":"t1","data":{"name":"t1_b","replies":""}}]}}}}"#,
