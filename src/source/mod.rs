@@ -14,6 +14,7 @@ pub mod feed;
 pub mod hackernews;
 pub mod lemmy;
 pub mod mastodon;
+pub mod reddit;
 
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -33,10 +34,12 @@ pub enum SourceKind {
     Mastodon(mastodon::MastodonSource),
     /// Lemmy posts and comments (one instance's search API).
     Lemmy(lemmy::LemmySource),
+    /// Reddit posts and comments (OAuth API): subreddits' newest items and/or a search.
+    Reddit(reddit::RedditSource),
 }
 
 /// The known kinds, for messages.
-pub const KINDS: &[&str] = &["feed", "hackernews", "mastodon", "lemmy"];
+pub const KINDS: &[&str] = &["feed", "hackernews", "mastodon", "lemmy", "reddit"];
 
 /// What a source remembers between polls (kept in the store, so a restart neither re-reads nor skips).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -155,6 +158,7 @@ impl SourceKind {
                 mastodon::MastodonSource::from_config(options, ctx).map(SourceKind::Mastodon)
             }
             "lemmy" => lemmy::LemmySource::from_config(options, ctx).map(SourceKind::Lemmy),
+            "reddit" => reddit::RedditSource::from_config(options, ctx).map(SourceKind::Reddit),
             other => {
                 ctx.problem(
                     "kind",
@@ -175,6 +179,7 @@ impl SourceKind {
             SourceKind::HackerNews(_) => "hackernews",
             SourceKind::Mastodon(_) => "mastodon",
             SourceKind::Lemmy(_) => "lemmy",
+            SourceKind::Reddit(_) => "reddit",
         }
     }
 
@@ -185,6 +190,7 @@ impl SourceKind {
             SourceKind::HackerNews(s) => s.describe(),
             SourceKind::Mastodon(s) => s.describe(),
             SourceKind::Lemmy(s) => s.describe(),
+            SourceKind::Reddit(s) => s.describe(),
         }
     }
 
@@ -195,6 +201,7 @@ impl SourceKind {
             SourceKind::HackerNews(_) => Some(hackernews::DEFAULT_LIMIT),
             SourceKind::Mastodon(_) => Some(mastodon::DEFAULT_LIMIT),
             SourceKind::Lemmy(_) => Some(lemmy::DEFAULT_LIMIT),
+            SourceKind::Reddit(_) => Some(reddit::DEFAULT_LIMIT),
         }
     }
 
@@ -205,6 +212,7 @@ impl SourceKind {
             SourceKind::HackerNews(_) => true,
             SourceKind::Mastodon(_) => true,
             SourceKind::Lemmy(_) => true,
+            SourceKind::Reddit(_) => true,
         }
     }
 
@@ -215,6 +223,7 @@ impl SourceKind {
             SourceKind::HackerNews(s) => s.poll(ctx).await,
             SourceKind::Mastodon(s) => s.poll(ctx).await,
             SourceKind::Lemmy(s) => s.poll(ctx).await,
+            SourceKind::Reddit(s) => s.poll(ctx).await,
         }
     }
 
@@ -229,6 +238,7 @@ impl SourceKind {
             SourceKind::HackerNews(s) => s.find_reply(ctx, check).await,
             SourceKind::Mastodon(s) => s.find_reply(ctx, check).await,
             SourceKind::Lemmy(s) => s.find_reply(ctx, check).await,
+            SourceKind::Reddit(s) => s.find_reply(ctx, check).await,
         }
     }
 }
