@@ -10,6 +10,7 @@
 //! `match` below.
 
 pub mod api;
+pub mod discourse;
 pub mod feed;
 pub mod hackernews;
 
@@ -27,10 +28,12 @@ pub enum SourceKind {
     Feed(feed::FeedSource),
     /// Hacker News stories and comments (Algolia search).
     HackerNews(hackernews::HackerNewsSource),
+    /// Discourse forums: latest posts and/or search.
+    Discourse(discourse::DiscourseSource),
 }
 
 /// The known kinds, for messages.
-pub const KINDS: &[&str] = &["feed", "hackernews"];
+pub const KINDS: &[&str] = &["feed", "hackernews", "discourse"];
 
 /// What a source remembers between polls (kept in the store, so a restart neither re-reads nor skips).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -145,6 +148,9 @@ impl SourceKind {
             "hackernews" => {
                 hackernews::HackerNewsSource::from_config(options, ctx).map(SourceKind::HackerNews)
             }
+            "discourse" => {
+                discourse::DiscourseSource::from_config(options, ctx).map(SourceKind::Discourse)
+            }
             other => {
                 ctx.problem(
                     "kind",
@@ -163,6 +169,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => "feed",
             SourceKind::HackerNews(_) => "hackernews",
+            SourceKind::Discourse(_) => "discourse",
         }
     }
 
@@ -171,6 +178,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(f) => f.describe(),
             SourceKind::HackerNews(s) => s.describe(),
+            SourceKind::Discourse(s) => s.describe(),
         }
     }
 
@@ -179,6 +187,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => None,
             SourceKind::HackerNews(_) => Some(hackernews::DEFAULT_LIMIT),
+            SourceKind::Discourse(s) => Some(s.default_limit()),
         }
     }
 
@@ -187,6 +196,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => false,
             SourceKind::HackerNews(_) => true,
+            SourceKind::Discourse(_) => true,
         }
     }
 
@@ -195,6 +205,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(f) => f.poll(ctx).await,
             SourceKind::HackerNews(s) => s.poll(ctx).await,
+            SourceKind::Discourse(s) => s.poll(ctx).await,
         }
     }
 
@@ -207,6 +218,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => Ok(None),
             SourceKind::HackerNews(s) => s.find_reply(ctx, check).await,
+            SourceKind::Discourse(s) => s.find_reply(ctx, check).await,
         }
     }
 }
