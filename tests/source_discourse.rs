@@ -76,7 +76,8 @@ async fn first_poll_maps_posts_and_keeps_the_highest_id() {
         now.timestamp() - 600
     );
     assert_eq!(opener.lang, None, "Discourse gives no language");
-    let thread: serde_json::Value = serde_json::from_str(opener.thread.as_deref().unwrap()).unwrap();
+    let thread: serde_json::Value =
+        serde_json::from_str(opener.thread.as_deref().unwrap()).unwrap();
     assert_eq!(
         thread,
         serde_json::json!({"topic_id": 415, "post_number": 1})
@@ -119,7 +120,11 @@ async fn an_incremental_poll_returns_only_posts_past_the_cursor() {
         "1208 and 1207 were seen last time"
     );
     let asked = server.requests(LATEST);
-    assert_eq!(asked.len(), 1, "the page reached the cursor: no second page");
+    assert_eq!(
+        asked.len(),
+        1,
+        "the page reached the cursor: no second page"
+    );
     assert_eq!(asked[0].param("before"), None, "the newest page first");
     assert_eq!(polled.cursor.position.as_deref(), Some("1211"));
 
@@ -133,12 +138,7 @@ async fn an_incremental_poll_returns_only_posts_past_the_cursor() {
 async fn a_poll_pages_backwards_until_the_cursor_and_no_further_than_max_pages() {
     let server = ApiServer::start();
     let now = Utc::now();
-    server.route(
-        "GET",
-        LATEST,
-        &[],
-        vec![fixture("latest_recent.json", now)],
-    );
+    server.route("GET", LATEST, &[], vec![fixture("latest_recent.json", now)]);
     server.route(
         "GET",
         LATEST,
@@ -189,7 +189,11 @@ async fn search_uses_blurbs_and_topic_titles_and_pages_until_the_cursor() {
     let dir = tempfile::tempdir().unwrap();
     let spec = source_spec(dir.path(), &source(&server, "query = \"Northwind\"\n"));
     let polled = poll_once(&spec, &client(), &at("1200")).await.unwrap();
-    assert_eq!(server.hits(LATEST), 0, "with a query, latest is off by default");
+    assert_eq!(
+        server.hits(LATEST),
+        0,
+        "with a query, latest is off by default"
+    );
     let asked = server.requests(SEARCH);
     assert_eq!(asked.len(), 2, "more_full_page_results, then the cursor");
     assert_eq!(asked[0].param("q"), Some("Northwind order:latest"));
@@ -206,13 +210,24 @@ async fn search_uses_blurbs_and_topic_titles_and_pages_until_the_cursor() {
     );
     assert_eq!(
         first.url.as_deref(),
-        Some(format!("{}/t/northwind-app-logs-me-out-at-the-gate/431/1", server.base()).as_str())
+        Some(
+            format!(
+                "{}/t/northwind-app-logs-me-out-at-the-gate/431/1",
+                server.base()
+            )
+            .as_str()
+        )
     );
     assert_eq!(first.author.as_deref(), Some("h.lindqvist"));
-    assert_eq!(first.published_at.unwrap().timestamp(), now.timestamp() - 60);
+    assert_eq!(
+        first.published_at.unwrap().timestamp(),
+        now.timestamp() - 60
+    );
     let reply = &polled.mentions[2];
     assert!(
-        reply.text.starts_with("App crashes on the boarding pass screen"),
+        reply
+            .text
+            .starts_with("App crashes on the boarding pass screen"),
         "no title on a reply: {}",
         reply.text
     );
@@ -257,7 +272,11 @@ async fn the_api_key_is_sent_in_discourses_headers() {
     let asked = &server.requests(LATEST)[0];
     assert_eq!(asked.header("api-key"), Some("d1sc0urse-test-key-5f3a"));
     assert_eq!(asked.header("api-username"), Some("earshot-bot"));
-    assert_eq!(asked.query, Vec::<(String, String)>::new(), "no key in the URL");
+    assert_eq!(
+        asked.query,
+        Vec::<(String, String)>::new(),
+        "no key in the URL"
+    );
 }
 
 #[tokio::test]
@@ -338,10 +357,7 @@ async fn a_refusal_is_an_auth_error_that_names_the_keys_and_never_the_secret() {
         .await
         .unwrap_err();
     assert!(err.needs_operator());
-    assert!(
-        err.to_string().contains("set `api_key_env`"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("set `api_key_env`"), "{err}");
 }
 
 #[tokio::test]
@@ -441,7 +457,11 @@ async fn posts_past_the_first_chunk_are_fetched_by_id() {
     .unwrap();
     assert_eq!(reply.at.timestamp(), now.timestamp() - 5400, "the earliest");
     assert!(
-        reply.url.as_deref().unwrap().ends_with("/t/app-crashes-on-boarding-pass/420/5"),
+        reply
+            .url
+            .as_deref()
+            .unwrap()
+            .ends_with("/t/app-crashes-on-boarding-pass/420/5"),
         "{:?}",
         reply.url
     );
@@ -453,7 +473,11 @@ async fn posts_past_the_first_chunk_are_fetched_by_id() {
         .filter(|(k, _)| k == "post_ids[]")
         .map(|(_, v)| v.as_str())
         .collect();
-    assert_eq!(ids, ["1240", "1241", "1244"], "only the posts not yet loaded");
+    assert_eq!(
+        ids,
+        ["1240", "1241", "1244"],
+        "only the posts not yet loaded"
+    );
 }
 
 #[test]

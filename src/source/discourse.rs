@@ -317,9 +317,8 @@ impl DiscourseSource {
         ctx: &PollCtx<'_>,
         check: &ReplyCheck,
     ) -> Result<Option<FoundReply>, SourceError> {
-        let thread: Thread = serde_json::from_str(&check.thread).map_err(|e| {
-            SourceError::Parse(format!("thread reference {:?}: {e}", check.thread))
-        })?;
+        let thread: Thread = serde_json::from_str(&check.thread)
+            .map_err(|e| SourceError::Parse(format!("thread reference {:?}: {e}", check.thread)))?;
         let complaint_id: Option<u64> = check.key.parse().ok();
         let headers = self.headers();
         let url = api::endpoint(&self.base, &format!("t/{}.json", thread.topic_id), &[]);
@@ -341,7 +340,8 @@ impl DiscourseSource {
             .collect();
         for chunk in missing.chunks(IDS_PER_FETCH).take(MAX_EXTRA_FETCHES) {
             let ids: Vec<String> = chunk.iter().map(|id| id.to_string()).collect();
-            let pairs: Vec<(&str, &str)> = ids.iter().map(|id| ("post_ids[]", id.as_str())).collect();
+            let pairs: Vec<(&str, &str)> =
+                ids.iter().map(|id| ("post_ids[]", id.as_str())).collect();
             let url = api::endpoint(
                 &self.base,
                 &format!("t/{}/posts.json", thread.topic_id),
