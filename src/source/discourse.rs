@@ -389,10 +389,8 @@ impl DiscourseSource {
             .username
             .as_deref()
             .is_some_and(|u| super::is_account(u, accounts));
-        let by_staff = self.staff_replies
-            && [post.staff, post.admin, post.moderator]
-                .iter()
-                .any(|f| *f == Some(true));
+        let by_staff =
+            self.staff_replies && [post.staff, post.admin, post.moderator].contains(&Some(true));
         by_account || by_staff
     }
 }
