@@ -10,6 +10,7 @@
 //! `match` below.
 
 pub mod api;
+pub mod discourse;
 pub mod feed;
 pub mod hackernews;
 pub mod lemmy;
@@ -36,10 +37,12 @@ pub enum SourceKind {
     Lemmy(lemmy::LemmySource),
     /// Reddit posts and comments (OAuth API): subreddits' newest items and/or a search.
     Reddit(reddit::RedditSource),
+    /// Discourse forums: latest posts and/or search.
+    Discourse(discourse::DiscourseSource),
 }
 
 /// The known kinds, for messages.
-pub const KINDS: &[&str] = &["feed", "hackernews", "mastodon", "lemmy", "reddit"];
+pub const KINDS: &[&str] = &["feed", "hackernews", "mastodon", "lemmy", "reddit", "discourse"];
 
 /// What a source remembers between polls (kept in the store, so a restart neither re-reads nor skips).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -159,6 +162,9 @@ impl SourceKind {
             }
             "lemmy" => lemmy::LemmySource::from_config(options, ctx).map(SourceKind::Lemmy),
             "reddit" => reddit::RedditSource::from_config(options, ctx).map(SourceKind::Reddit),
+            "discourse" => {
+                discourse::DiscourseSource::from_config(options, ctx).map(SourceKind::Discourse)
+            }
             other => {
                 ctx.problem(
                     "kind",
@@ -180,6 +186,7 @@ impl SourceKind {
             SourceKind::Mastodon(_) => "mastodon",
             SourceKind::Lemmy(_) => "lemmy",
             SourceKind::Reddit(_) => "reddit",
+            SourceKind::Discourse(_) => "discourse",
         }
     }
 
@@ -191,6 +198,7 @@ impl SourceKind {
             SourceKind::Mastodon(s) => s.describe(),
             SourceKind::Lemmy(s) => s.describe(),
             SourceKind::Reddit(s) => s.describe(),
+            SourceKind::Discourse(s) => s.describe(),
         }
     }
 
@@ -202,6 +210,7 @@ impl SourceKind {
             SourceKind::Mastodon(_) => Some(mastodon::DEFAULT_LIMIT),
             SourceKind::Lemmy(_) => Some(lemmy::DEFAULT_LIMIT),
             SourceKind::Reddit(_) => Some(reddit::DEFAULT_LIMIT),
+            SourceKind::Discourse(s) => Some(s.default_limit()),
         }
     }
 
@@ -213,6 +222,7 @@ impl SourceKind {
             SourceKind::Mastodon(_) => true,
             SourceKind::Lemmy(_) => true,
             SourceKind::Reddit(_) => true,
+            SourceKind::Discourse(_) => true,
         }
     }
 
@@ -224,6 +234,7 @@ impl SourceKind {
             SourceKind::Mastodon(s) => s.poll(ctx).await,
             SourceKind::Lemmy(s) => s.poll(ctx).await,
             SourceKind::Reddit(s) => s.poll(ctx).await,
+            SourceKind::Discourse(s) => s.poll(ctx).await,
         }
     }
 
@@ -239,6 +250,7 @@ impl SourceKind {
             SourceKind::Mastodon(s) => s.find_reply(ctx, check).await,
             SourceKind::Lemmy(s) => s.find_reply(ctx, check).await,
             SourceKind::Reddit(s) => s.find_reply(ctx, check).await,
+            SourceKind::Discourse(s) => s.find_reply(ctx, check).await,
         }
     }
 }
