@@ -42,7 +42,14 @@ pub enum SourceKind {
 }
 
 /// The known kinds, for messages.
-pub const KINDS: &[&str] = &["feed", "hackernews", "mastodon", "lemmy", "reddit", "discourse"];
+pub const KINDS: &[&str] = &[
+    "feed",
+    "hackernews",
+    "mastodon",
+    "lemmy",
+    "reddit",
+    "discourse",
+];
 
 /// What a source remembers between polls (kept in the store, so a restart neither re-reads nor skips).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
