@@ -10,6 +10,7 @@
 //! `match` below.
 
 pub mod api;
+pub mod bluesky;
 pub mod feed;
 pub mod hackernews;
 
@@ -27,10 +28,12 @@ pub enum SourceKind {
     Feed(feed::FeedSource),
     /// Hacker News stories and comments (Algolia search).
     HackerNews(hackernews::HackerNewsSource),
+    /// Bluesky posts (AT Protocol search, logged in with an app password).
+    Bluesky(bluesky::BlueskySource),
 }
 
 /// The known kinds, for messages.
-pub const KINDS: &[&str] = &["feed", "hackernews"];
+pub const KINDS: &[&str] = &["feed", "hackernews", "bluesky"];
 
 /// What a source remembers between polls (kept in the store, so a restart neither re-reads nor skips).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -145,6 +148,7 @@ impl SourceKind {
             "hackernews" => {
                 hackernews::HackerNewsSource::from_config(options, ctx).map(SourceKind::HackerNews)
             }
+            "bluesky" => bluesky::BlueskySource::from_config(options, ctx).map(SourceKind::Bluesky),
             other => {
                 ctx.problem(
                     "kind",
@@ -163,6 +167,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => "feed",
             SourceKind::HackerNews(_) => "hackernews",
+            SourceKind::Bluesky(_) => "bluesky",
         }
     }
 
@@ -171,6 +176,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(f) => f.describe(),
             SourceKind::HackerNews(s) => s.describe(),
+            SourceKind::Bluesky(s) => s.describe(),
         }
     }
 
@@ -179,6 +185,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => None,
             SourceKind::HackerNews(_) => Some(hackernews::DEFAULT_LIMIT),
+            SourceKind::Bluesky(_) => Some(bluesky::DEFAULT_LIMIT),
         }
     }
 
@@ -187,6 +194,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => false,
             SourceKind::HackerNews(_) => true,
+            SourceKind::Bluesky(_) => true,
         }
     }
 
@@ -195,6 +203,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(f) => f.poll(ctx).await,
             SourceKind::HackerNews(s) => s.poll(ctx).await,
+            SourceKind::Bluesky(s) => s.poll(ctx).await,
         }
     }
 
@@ -207,6 +216,7 @@ impl SourceKind {
         match self {
             SourceKind::Feed(_) => Ok(None),
             SourceKind::HackerNews(s) => s.find_reply(ctx, check).await,
+            SourceKind::Bluesky(s) => s.find_reply(ctx, check).await,
         }
     }
 }
