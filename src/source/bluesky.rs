@@ -115,7 +115,10 @@ impl BlueskySource {
         }
         let lang = o.lang.map(|l| l.trim().to_string());
         if lang.as_deref() == Some("") {
-            ctx.problem("lang", "must not be empty (leave it out for every language)");
+            ctx.problem(
+                "lang",
+                "must not be empty (leave it out for every language)",
+            );
         }
         let base = api::base_url(o.base_url.as_deref(), "https://bsky.social", ctx);
         Some(BlueskySource {
@@ -140,7 +143,8 @@ impl BlueskySource {
     pub async fn poll(&self, ctx: &PollCtx<'_>) -> Result<Polled, SourceError> {
         let since = ctx.cursor.position.as_deref().and_then(parse_time);
         let since_param = since.map(|s| {
-            (s - chrono::Duration::seconds(OVERLAP_SECS)).to_rfc3339_opts(SecondsFormat::Millis, true)
+            (s - chrono::Duration::seconds(OVERLAP_SECS))
+                .to_rfc3339_opts(SecondsFormat::Millis, true)
         });
         let mut mentions = Vec::new();
         let mut newest = since;
@@ -267,7 +271,9 @@ impl BlueskySource {
         match session.as_ref() {
             // Someone renewed it meanwhile.
             Some(s) if s.access != *used => return Ok(Some(s.access.clone())),
-            Some(s) if ctx.now - s.minted < chrono::Duration::seconds(FRESH_SECS) => return Ok(None),
+            Some(s) if ctx.now - s.minted < chrono::Duration::seconds(FRESH_SECS) => {
+                return Ok(None);
+            }
             _ => {}
         }
         self.renew(ctx, &mut session).await?;
@@ -291,7 +297,10 @@ impl BlueskySource {
                     return Ok(());
                 }
                 Err(e) if token_refused(&e) => {
-                    tracing::info!(source = ctx.name, "Bluesky session refresh refused; logging in again");
+                    tracing::info!(
+                        source = ctx.name,
+                        "Bluesky session refresh refused; logging in again"
+                    );
                 }
                 Err(e) => {
                     // Keep the session: the refresh token may still be good once the PDS answers again.
