@@ -240,10 +240,16 @@ async fn paging_stops_after_three_pages() {
     let server = server_with_session(now);
     server.get(SEARCH, Answer::json(fixture("search_endless.json", now)));
     let dir = tempfile::tempdir().unwrap();
-    let spec = source_spec(dir.path(), &source(&server, dir.path()));
+    let block = format!("{}lang = \"en\"\n", source(&server, dir.path()));
+    let spec = source_spec(dir.path(), &block);
     let polled = poll_once(&spec, &client(), &Cursor::default())
         .await
         .unwrap();
+    let asked = server.requests(SEARCH);
+    assert!(
+        asked.iter().all(|r| r.param("lang") == Some("en")),
+        "the `lang` filter goes with every page"
+    );
     assert_eq!(
         server.hits(SEARCH),
         3,
