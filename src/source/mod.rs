@@ -10,6 +10,7 @@
 //! `match` below.
 
 pub mod api;
+pub mod bluesky;
 pub mod discourse;
 pub mod feed;
 pub mod hackernews;
@@ -39,6 +40,8 @@ pub enum SourceKind {
     Reddit(reddit::RedditSource),
     /// Discourse forums: latest posts and/or search.
     Discourse(discourse::DiscourseSource),
+    /// Bluesky posts (AT Protocol search, logged in with an app password).
+    Bluesky(bluesky::BlueskySource),
 }
 
 /// The known kinds, for messages.
@@ -46,9 +49,10 @@ pub const KINDS: &[&str] = &[
     "feed",
     "hackernews",
     "mastodon",
-    "lemmy",
-    "reddit",
+    "bluesky",
     "discourse",
+    "reddit",
+    "lemmy",
 ];
 
 /// What a source remembers between polls (kept in the store, so a restart neither re-reads nor skips).
@@ -172,6 +176,7 @@ impl SourceKind {
             "discourse" => {
                 discourse::DiscourseSource::from_config(options, ctx).map(SourceKind::Discourse)
             }
+            "bluesky" => bluesky::BlueskySource::from_config(options, ctx).map(SourceKind::Bluesky),
             other => {
                 ctx.problem(
                     "kind",
@@ -194,6 +199,7 @@ impl SourceKind {
             SourceKind::Lemmy(_) => "lemmy",
             SourceKind::Reddit(_) => "reddit",
             SourceKind::Discourse(_) => "discourse",
+            SourceKind::Bluesky(_) => "bluesky",
         }
     }
 
@@ -206,6 +212,7 @@ impl SourceKind {
             SourceKind::Lemmy(s) => s.describe(),
             SourceKind::Reddit(s) => s.describe(),
             SourceKind::Discourse(s) => s.describe(),
+            SourceKind::Bluesky(s) => s.describe(),
         }
     }
 
@@ -218,6 +225,7 @@ impl SourceKind {
             SourceKind::Lemmy(_) => Some(lemmy::DEFAULT_LIMIT),
             SourceKind::Reddit(_) => Some(reddit::DEFAULT_LIMIT),
             SourceKind::Discourse(s) => Some(s.default_limit()),
+            SourceKind::Bluesky(_) => Some(bluesky::DEFAULT_LIMIT),
         }
     }
 
@@ -230,6 +238,7 @@ impl SourceKind {
             SourceKind::Lemmy(_) => true,
             SourceKind::Reddit(_) => true,
             SourceKind::Discourse(_) => true,
+            SourceKind::Bluesky(_) => true,
         }
     }
 
@@ -242,6 +251,7 @@ impl SourceKind {
             SourceKind::Lemmy(s) => s.poll(ctx).await,
             SourceKind::Reddit(s) => s.poll(ctx).await,
             SourceKind::Discourse(s) => s.poll(ctx).await,
+            SourceKind::Bluesky(s) => s.poll(ctx).await,
         }
     }
 
@@ -258,6 +268,7 @@ impl SourceKind {
             SourceKind::Lemmy(s) => s.find_reply(ctx, check).await,
             SourceKind::Reddit(s) => s.find_reply(ctx, check).await,
             SourceKind::Discourse(s) => s.find_reply(ctx, check).await,
+            SourceKind::Bluesky(s) => s.find_reply(ctx, check).await,
         }
     }
 }
