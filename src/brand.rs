@@ -67,13 +67,17 @@ impl BrandMatcher {
     }
 }
 
-/// Whether `author` (lowercase, no leading `@`) is one of the brand's `accounts`: the same handle, or, where
-/// platforms write handles as `user@instance` (Mastodon, Lemmy), a bare account naming that user. Being lenient
-/// here only keeps a post from opening a case; reply detection, which closes cases, is strict per platform.
+/// Whether `author` (lowercase, no leading `@`) is one of the brand's `accounts`: the same handle; or, where
+/// platforms write handles as `user@instance` (Mastodon, Lemmy), a bare account naming that user; or a bare
+/// account's Bluesky handle (`user.bsky.social`). Being lenient here only keeps a post from opening a case; reply
+/// detection, which closes cases, is strict per platform.
 fn is_own(author: &str, accounts: &[String]) -> bool {
     accounts.iter().any(|acc| {
+        let bare = !acc.contains('@') && !acc.contains('.');
         acc == author
-            || (!acc.contains('@') && author.split_once('@').is_some_and(|(user, _)| user == acc))
+            || (bare
+                && (author.split_once('@').is_some_and(|(user, _)| user == acc)
+                    || author.strip_suffix(".bsky.social") == Some(acc.as_str())))
     })
 }
 
@@ -140,6 +144,8 @@ mod tests {
             "a full account is strict"
         );
         assert!(!is_own("northwindhelpdesk@mastodon.social", &accounts));
+        assert!(is_own("northwindhelp.bsky.social", &accounts));
+        assert!(!is_own("northwindhelp.evil.example", &accounts));
         let own = matcher().find(
             "Northwind here: sorry for the delay",
             Some("NorthwindHelp@social.example"),

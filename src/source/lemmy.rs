@@ -274,8 +274,7 @@ impl LemmySource {
                 && !c.comment.deleted
                 && !c.comment.removed
                 && at >= check.posted_at
-                && (super::is_account(&c.creator.name, &check.accounts)
-                    || super::is_account(&handle, &check.accounts))
+                && c.creator.is_one_of(&check.accounts)
                 && found.as_ref().is_none_or(|f| at < f.at)
             {
                 found = Some(FoundReply {
@@ -514,9 +513,19 @@ struct Person {
     name: String,
     /// The account's ActivityPub id, e.g. `https://lemmy.example/u/NorthwindHelp`: its host is the home instance.
     actor_id: Option<String>,
+    /// Whether the account lives on the instance we ask.
+    #[serde(default)]
+    local: bool,
 }
 
 impl Person {
+    /// Whether this is one of the brand's `accounts`: a configured `name@instance` matches that account anywhere;
+    /// a bare `name` only an account of the instance we ask, so a namesake elsewhere cannot close a case.
+    fn is_one_of(&self, accounts: &[String]) -> bool {
+        super::is_account(&self.handle(), accounts)
+            || (self.local && super::is_account(&self.name, accounts))
+    }
+
     /// `name@home-instance`, as Lemmy users write it; the bare name when the home is unknown.
     fn handle(&self) -> String {
         let host = self
@@ -589,11 +598,13 @@ mod tests {
         let p = Person {
             name: "NorthwindHelp".into(),
             actor_id: Some("https://lemmy.example/u/NorthwindHelp".into()),
+            local: true,
         };
         assert_eq!(p.handle(), "NorthwindHelp@lemmy.example");
         let bare = Person {
             name: "x".into(),
             actor_id: None,
+            local: false,
         };
         assert_eq!(bare.handle(), "x");
     }
@@ -614,5 +625,22 @@ mod tests {
         assert!(c.below(9001));
         assert!(!c.below(900));
         assert!(!c.below(91));
+    }
+
+    #[test]
+    fn a_bare_account_is_only_the_local_namesake() {
+        let person = |local| Person {
+            name: "NorthwindHelp".into(),
+            actor_id: Some("https://elsewhere.example/u/NorthwindHelp".into()),
+            local,
+        };
+        let bare = vec!["NorthwindHelp".to_string()];
+        assert!(person(true).is_one_of(&bare));
+        assert!(
+            !person(false).is_one_of(&bare),
+            "a namesake on another instance is not the brand"
+        );
+        let full = vec!["NorthwindHelp@elsewhere.example".to_string()];
+        assert!(person(false).is_one_of(&full));
     }
 }
