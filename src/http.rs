@@ -51,12 +51,15 @@ pub enum FetchError {
     #[error("network error: {0}")]
     Network(String),
     /// A status other than 200/304.
-    #[error("HTTP {status}{}", retry_after.map(|d| format!(" (retry after {})", humantime::format_duration(d))).unwrap_or_default())]
+    #[error("HTTP {status}{}{}", retry_after.map(|d| format!(" (retry after {})", humantime::format_duration(d))).unwrap_or_default(),
+        detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     Status {
         /// The status code.
         status: u16,
         /// The server's `Retry-After`, capped.
         retry_after: Option<Duration>,
+        /// What an API said went wrong (its JSON `error` or `message`), short; never the raw body.
+        detail: Option<String>,
     },
     /// The body exceeded the cap.
     #[error("response body is larger than the {limit}-byte cap")]
@@ -254,6 +257,7 @@ impl HttpClient {
         if let Err(FetchError::Status {
             status: 429 | 503,
             retry_after: Some(wait),
+            ..
         }) = result
         {
             self.hold(host, *wait);
@@ -339,6 +343,7 @@ impl HttpClient {
             return Err(FetchError::Status {
                 status,
                 retry_after: wait,
+                detail: error_detail(&mut resp).await,
             });
         }
         if let Some(wait) = wait.filter(|_| exhausted(resp.headers())) {
@@ -367,6 +372,7 @@ impl HttpClient {
             return Err(FetchError::Status {
                 status,
                 retry_after,
+                detail: None,
             });
         }
         let validators = Validators {
@@ -398,6 +404,28 @@ async fn read_capped(resp: &mut reqwest::Response, cap: u64) -> Result<Vec<u8>, 
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+/// The reason an API gives with a refusal: the `error` (XRPC, Lemmy, OAuth), `error_description` or `message` string
+/// of a small JSON body, cut to 120 characters. Anything else (HTML pages, echoed requests) is never shown.
+async fn error_detail(resp: &mut reqwest::Response) -> Option<String> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > 4096 {
+            return None;
+        }
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    let text = ["error", "error_description", "message"]
+        .iter()
+        .find_map(|k| value.get(*k).and_then(|v| v.as_str()))?;
+    let mut text: String = text.chars().filter(|c| !c.is_control()).take(120).collect();
+    if text.trim().is_empty() {
+        return None;
+    }
+    text.truncate(text.trim_end().len());
+    Some(text)
 }
 
 /// host:port: two services on one machine are two hosts to be polite to.
@@ -588,6 +616,7 @@ mod tests {
         let st = |status| FetchError::Status {
             status,
             retry_after: None,
+            detail: None,
         };
         assert!(st(500).is_transient());
         assert!(st(503).is_transient());

@@ -325,6 +325,10 @@ async fn a_brand_new_token_turned_away_is_not_refreshed() {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("HTTP 400"), "{err}");
+        assert!(
+            err.to_string().contains("InvalidRequest"),
+            "the XRPC error is named: {err}"
+        );
     }
     assert_eq!(
         server.hits(SEARCH),

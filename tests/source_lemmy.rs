@@ -362,6 +362,10 @@ async fn lemmy_errors_fail_the_poll_with_a_clear_message() {
         text.contains("HTTP 400") && text.contains("community"),
         "{text}"
     );
+    assert!(
+        text.contains("couldnt_find_community"),
+        "Lemmy's own error code is named: {text}"
+    );
     assert!(!err.needs_operator());
     let err = poll_once(&spec, &http, &Cursor::default())
         .await

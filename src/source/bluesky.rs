@@ -327,13 +327,18 @@ fn bearer(token: &Secret) -> Headers {
     vec![("Authorization", format!("Bearer {}", token.expose()))]
 }
 
-/// Whether an answer may mean the token was turned away: 400 (`ExpiredToken`; the status is all we see) or 401.
+/// Whether an answer may mean the token was turned away: 401, or a 400 whose XRPC error names the token
+/// (`ExpiredToken`, `InvalidToken`) or says nothing.
 fn token_refused(e: &SourceError) -> bool {
-    matches!(
-        e,
-        SourceError::Auth { status: 401, .. }
-            | SourceError::Fetch(FetchError::Status { status: 400, .. })
-    )
+    match e {
+        SourceError::Auth { status: 401, .. } => true,
+        SourceError::Fetch(FetchError::Status {
+            status: 400,
+            detail,
+            ..
+        }) => detail.as_deref().is_none_or(|d| d.contains("Token")),
+        _ => false,
+    }
 }
 
 /// A JWT's `exp` claim, read without verifying anything (the PDS verifies; we only plan the renewal).

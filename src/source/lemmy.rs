@@ -289,7 +289,7 @@ impl LemmySource {
 }
 
 /// GETs a Lemmy endpoint. Lemmy says what went wrong only as `{"error": "..."}`: in a 200 body that is named here;
-/// a 400 or 404 (whose body the client does not keep) gets `what` to check.
+/// a 400 or 404 is named with Lemmy's error code when it sent one, and `what` to check.
 async fn get<T: DeserializeOwned>(
     ctx: &PollCtx<'_>,
     url: &url::Url,
@@ -299,9 +299,13 @@ async fn get<T: DeserializeOwned>(
     let value: serde_json::Value = api::get_json(ctx, url, &Headers::new(), AUTH_HINT)
         .await
         .map_err(|e| match e {
-            SourceError::Fetch(FetchError::Status { status: 400, .. }) => SourceError::Parse(format!(
-                "{endpoint}: the instance refused the request (HTTP 400, a Lemmy error such as \
-                 \"couldnt_find_object\"); {what}"
+            SourceError::Fetch(FetchError::Status {
+                status: 400,
+                detail,
+                ..
+            }) => SourceError::Parse(format!(
+                "{endpoint}: the instance refused the request (HTTP 400{}); {what}",
+                detail.map(|d| format!(", Lemmy error {d:?}")).unwrap_or_default()
             )),
             SourceError::Fetch(FetchError::Status { status: 404, .. }) => SourceError::Parse(format!(
                 "{endpoint}: not found (HTTP 404); is base_url a Lemmy instance with API v3 (Lemmy 0.19)?"
