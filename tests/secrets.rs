@@ -342,9 +342,14 @@ fn platform_credentials_reach_the_platform_and_nothing_else() {
         &[],
         None,
     );
-    let stored =
-        String::from_utf8_lossy(&std::fs::read(state(dir.path()).join("earshot.db")).unwrap())
-            .into_owned();
+    // The WAL holds what is not yet checkpointed into the main file.
+    let stored: String = ["earshot.db", "earshot.db-wal"]
+        .iter()
+        .map(|f| {
+            String::from_utf8_lossy(&std::fs::read(state(dir.path()).join(f)).unwrap_or_default())
+                .into_owned()
+        })
+        .collect();
     let alerts = std::fs::read_to_string(dir.path().join("alerts.jsonl")).unwrap_or_default();
     for (what, text) in [
         ("check-config", &checked),
