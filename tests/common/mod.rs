@@ -321,3 +321,29 @@ pub fn assert_reply_closes_case(
     drop(daemon);
     log
 }
+
+/// Asserts that a config made of [`BRAND`] and `source_block` is refused with every one of `wants` among its
+/// problems (each written as `key.path: reason`); returns the whole error text.
+pub fn assert_config_problems(dir: &Path, source_block: &str, wants: &[&str]) -> String {
+    let err = source_config_error(dir, source_block);
+    for want in wants {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    err
+}
+
+/// After a poll of `spec` failed with a 429 (or 503) naming a wait, asserts that the next poll is refused by the
+/// client itself ("asked us to wait") and that `path` on `server` was not asked again.
+pub async fn assert_host_held(
+    spec: &earshot::config::SourceSpec,
+    http: &earshot::http::HttpClient,
+    server: &crate::support::api::ApiServer,
+    path: &str,
+) {
+    let hits = server.hits(path);
+    let again = poll_once(spec, http, &earshot::source::Cursor::default())
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("asked us to wait"), "{again}");
+    assert_eq!(server.hits(path), hits, "the held host is not asked again");
+}
