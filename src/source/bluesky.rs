@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::api::{self, Headers};
-use super::{Cursor, FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
+use super::{FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
 use crate::config::{KindCtx, Secret};
 use crate::http::{FetchError, RateLimit};
 use crate::mention::Mention;
@@ -178,14 +178,10 @@ impl BlueskySource {
                 _ => break,
             }
         }
-        Ok(Polled {
+        Ok(Polled::fresh(
             mentions,
-            cursor: Cursor {
-                validators: Default::default(),
-                position: newest.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
-            },
-            not_modified: false,
-        })
+            newest.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        ))
     }
 
     /// Looks for the brand's post in the complaint's reply subtree.

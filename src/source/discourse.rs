@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::api::{self, Headers};
-use super::{Cursor, FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
+use super::{FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
 use crate::config::{KindCtx, Secret};
 use crate::http::RateLimit;
 use crate::mention::Mention;
@@ -207,14 +207,10 @@ impl DiscourseSource {
         if let Some(query) = &self.query {
             self.poll_search(ctx, query, &mut found).await?;
         }
-        Ok(Polled {
-            mentions: found.mentions,
-            cursor: Cursor {
-                validators: Default::default(),
-                position: found.newest.map(|n| n.to_string()),
-            },
-            not_modified: false,
-        })
+        Ok(Polled::fresh(
+            found.mentions,
+            found.newest.map(|n| n.to_string()),
+        ))
     }
 
     /// `/posts.json`, newest first, paged backwards with `before=` until the cursor.
@@ -317,8 +313,7 @@ impl DiscourseSource {
         ctx: &PollCtx<'_>,
         check: &ReplyCheck,
     ) -> Result<Option<FoundReply>, SourceError> {
-        let thread: Thread = serde_json::from_str(&check.thread)
-            .map_err(|e| SourceError::Parse(format!("thread reference {:?}: {e}", check.thread)))?;
+        let thread: Thread = check.thread_ref()?;
         let complaint_id: Option<u64> = check.key.parse().ok();
         let headers = self.headers();
         let url = api::endpoint(&self.base, &format!("t/{}.json", thread.topic_id), &[]);

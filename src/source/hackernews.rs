@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::api::{self, Headers};
-use super::{Cursor, FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
+use super::{FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
 use crate::config::KindCtx;
 use crate::http::RateLimit;
 use crate::mention::Mention;
@@ -101,14 +101,7 @@ impl HackerNewsSource {
                 break;
             }
         }
-        Ok(Polled {
-            mentions,
-            cursor: Cursor {
-                validators: Default::default(),
-                position: newest.map(|n| n.to_string()),
-            },
-            not_modified: false,
-        })
+        Ok(Polled::fresh(mentions, newest.map(|n| n.to_string())))
     }
 
     /// Looks for the brand's comment among the complaint's descendants.

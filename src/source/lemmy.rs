@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::api::{self, Headers};
-use super::{Cursor, FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
+use super::{FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
 use crate::config::KindCtx;
 use crate::http::{FetchError, RateLimit};
 use crate::mention::Mention;
@@ -174,14 +174,10 @@ impl LemmySource {
             .into_iter()
             .map(|e| e.into_mention(ctx, &languages))
             .collect();
-        Ok(Polled {
+        Ok(Polled::fresh(
             mentions,
-            cursor: Cursor {
-                validators: Default::default(),
-                position: newest.map(|n| n.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-            },
-            not_modified: false,
-        })
+            newest.map(|n| n.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        ))
     }
 
     async fn search(&self, ctx: &PollCtx<'_>, page: u32) -> Result<SearchResponse, SourceError> {
@@ -239,12 +235,7 @@ impl LemmySource {
         ctx: &PollCtx<'_>,
         check: &ReplyCheck,
     ) -> Result<Option<FoundReply>, SourceError> {
-        let thread: Thread = serde_json::from_str(&check.thread).map_err(|e| {
-            SourceError::Parse(format!(
-                "case {}: thread reference {:?} is not a Lemmy thread: {e}",
-                check.case_id, check.thread
-            ))
-        })?;
+        let thread: Thread = check.thread_ref()?;
         let post_id = thread.post_id.to_string();
         let parent_id = thread.comment_id.map(|c| c.to_string());
         let mut query = vec![

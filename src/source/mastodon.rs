@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::api::{self, Headers};
-use super::{Cursor, FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
+use super::{FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
 use crate::config::KindCtx;
 use crate::config::Secret;
 use crate::http::RateLimit;
@@ -219,18 +219,14 @@ impl MastodonSource {
                 }
             }
         }
-        Ok(Polled {
+        Ok(Polled::fresh(
             mentions,
-            cursor: Cursor {
-                validators: Default::default(),
-                position: if after.is_empty() {
-                    None
-                } else {
-                    Some(serde_json::to_string(&after).expect("a map of strings serialises"))
-                },
+            if after.is_empty() {
+                None
+            } else {
+                Some(serde_json::to_string(&after).expect("a map of strings serialises"))
             },
-            not_modified: false,
-        })
+        ))
     }
 
     /// Adds a page's statuses (reblogs as the status they share), each once.
@@ -298,9 +294,7 @@ impl MastodonSource {
         ctx: &PollCtx<'_>,
         check: &ReplyCheck,
     ) -> Result<Option<FoundReply>, SourceError> {
-        let thread: Thread = serde_json::from_str(&check.thread).map_err(|e| {
-            SourceError::Parse(format!("case {}: bad thread reference: {e}", check.case_id))
-        })?;
+        let thread: Thread = check.thread_ref()?;
         if thread.id.is_empty() || !thread.id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(SourceError::Parse(format!(
                 "case {}: bad status id {:?}",
@@ -495,7 +489,7 @@ mod tests {
         )
         .unwrap();
         let http = crate::http::HttpClient::new("t", std::time::Duration::from_millis(1)).unwrap();
-        let cursor = Cursor::default();
+        let cursor = crate::source::Cursor::default();
         let ctx = PollCtx {
             name: "m",
             http: &http,

@@ -93,6 +93,20 @@ pub struct Polled {
     pub not_modified: bool,
 }
 
+impl Polled {
+    /// A poll that fetched something new: its mentions and the platform cursor to store with them.
+    pub fn fresh(mentions: Vec<Mention>, position: Option<String>) -> Polled {
+        Polled {
+            mentions,
+            cursor: Cursor {
+                validators: Validators::default(),
+                position,
+            },
+            not_modified: false,
+        }
+    }
+}
+
 /// An open case whose thread is to be searched for the brand's reply.
 #[derive(Debug, Clone)]
 pub struct ReplyCheck {
@@ -106,6 +120,18 @@ pub struct ReplyCheck {
     pub posted_at: DateTime<Utc>,
     /// The brand's own accounts, as configured.
     pub accounts: Vec<String>,
+}
+
+impl ReplyCheck {
+    /// The complaint's thread reference, as the source wrote it (JSON).
+    pub fn thread_ref<T: serde::de::DeserializeOwned>(&self) -> Result<T, SourceError> {
+        serde_json::from_str(&self.thread).map_err(|e| {
+            SourceError::Parse(format!(
+                "case {}: unreadable thread reference {:?}: {e}",
+                self.case_id, self.thread
+            ))
+        })
+    }
 }
 
 /// The brand's reply, found in a complaint's thread.

@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::api::{self, Headers};
-use super::{Cursor, FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
+use super::{FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
 use crate::config::{KindCtx, Secret};
 use crate::http::RateLimit;
 use crate::mention::Mention;
@@ -235,15 +235,11 @@ impl RedditSource {
                 }
             }
         }
-        Ok(Polled {
+        Ok(Polled::fresh(
             mentions,
-            cursor: Cursor {
-                validators: Default::default(),
-                position: (!next.is_empty())
-                    .then(|| serde_json::to_string(&next).expect("a map of strings serialises")),
-            },
-            not_modified: false,
-        })
+            (!next.is_empty())
+                .then(|| serde_json::to_string(&next).expect("a map of strings serialises")),
+        ))
     }
 
     /// Looks for the brand's comment below the complaint.
@@ -252,8 +248,7 @@ impl RedditSource {
         ctx: &PollCtx<'_>,
         check: &ReplyCheck,
     ) -> Result<Option<FoundReply>, SourceError> {
-        let thread: Thread = serde_json::from_str(&check.thread)
-            .map_err(|e| SourceError::Parse(format!("reddit thread reference: {e}")))?;
+        let thread: Thread = check.thread_ref()?;
         let Some(article) = thread.link_id.strip_prefix("t3_") else {
             return Err(SourceError::Parse(format!(
                 "reddit thread reference: {:?} is not a post",
