@@ -634,6 +634,11 @@ fn the_brands_reply_closes_the_case_end_to_end() {
             replied_by: "northwindhelp.bsky.social",
             seconds_to_reply: 75,
             late: false,
+            thread: ThreadEndpoint {
+                server: &server,
+                path: THREAD,
+                param: Some(("uri", COMPLAINT)),
+            },
         },
     );
     assert!(

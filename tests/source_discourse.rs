@@ -563,6 +563,11 @@ fn the_brands_reply_closes_the_case_end_to_end() {
             replied_by: "NorthwindHelp",
             seconds_to_reply: 420,
             late: false,
+            thread: ThreadEndpoint {
+                server: &server,
+                path: "/t/415.json",
+                param: None,
+            },
         },
     );
     let topic_checks = server.hits("/t/415.json");

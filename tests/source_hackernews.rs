@@ -251,6 +251,46 @@ fn the_brands_reply_closes_the_case_end_to_end() {
             replied_by: "NorthwindHelp",
             seconds_to_reply: 75,
             late: false,
+            thread: ThreadEndpoint {
+                server: &server,
+                path: "/api/v1/items/41000123",
+                param: None,
+            },
+        },
+    );
+}
+
+#[test]
+fn a_reply_after_the_deadline_still_closes_the_case_and_is_marked_late() {
+    let server = ApiServer::start();
+    let now = Utc::now();
+    server.get(
+        SEARCH,
+        Answer::json(payload("hackernews", "search_incremental.json", now)),
+    );
+    server.get(
+        "/api/v1/items/41000200",
+        Answer::json(r#"{"id":41000200,"children":[]}"#),
+    );
+    server.get(
+        "/api/v1/items/41000123",
+        Answer::json(payload("hackernews", "item_41000123_replied.json", now)),
+    );
+    // A one-minute deadline: the answer 75 seconds after the complaint came too late, and still stops the clock.
+    assert_reply_closes_case(
+        &source(&server),
+        "1m",
+        &[],
+        &ReplyExpectation {
+            key: "41000123",
+            replied_by: "NorthwindHelp",
+            seconds_to_reply: 75,
+            late: true,
+            thread: ThreadEndpoint {
+                server: &server,
+                path: "/api/v1/items/41000123",
+                param: None,
+            },
         },
     );
 }

@@ -543,6 +543,11 @@ fn the_brands_reply_closes_the_case_end_to_end() {
             replied_by: "NorthwindHelp@lemmy.example",
             seconds_to_reply: 75,
             late: false,
+            thread: ThreadEndpoint {
+                server: &server,
+                path: COMMENTS,
+                param: Some(("parent_id", "9001")),
+            },
         },
     );
 }

@@ -545,6 +545,11 @@ fn the_brands_reply_closes_the_case_end_to_end() {
             replied_by: "NorthwindHelp@127.0.0.1",
             seconds_to_reply: 75,
             late: false,
+            thread: ThreadEndpoint {
+                server: &server,
+                path: "/api/v1/statuses/113400000000000105/context",
+                param: None,
+            },
         },
     );
     assert!(

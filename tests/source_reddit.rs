@@ -767,6 +767,11 @@ fn the_brands_reply_closes_the_case_end_to_end() {
             replied_by: "NorthwindHelp",
             seconds_to_reply: 255,
             late: false,
+            thread: ThreadEndpoint {
+                server: &server,
+                path: "/comments/1g7a001",
+                param: Some(("comment", "lr5t2ab")),
+            },
         },
     );
     for secret in [SECRET, PASSWORD, TOKEN_1] {

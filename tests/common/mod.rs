@@ -257,6 +257,26 @@ pub struct ReplyExpectation<'a> {
     pub seconds_to_reply: i64,
     /// Whether the answer came after the deadline.
     pub late: bool,
+    /// The complaint's thread endpoint, whose checks must stop once the case is closed.
+    pub thread: ThreadEndpoint<'a>,
+}
+
+/// Where a source looks for replies to one complaint: a path, and a query pair when the path serves every thread.
+pub struct ThreadEndpoint<'a> {
+    pub server: &'a crate::support::api::ApiServer,
+    pub path: &'a str,
+    pub param: Option<(&'a str, &'a str)>,
+}
+
+impl ThreadEndpoint<'_> {
+    /// Requests for this complaint's thread so far.
+    pub fn checks(&self) -> usize {
+        self.server
+            .requests(self.path)
+            .iter()
+            .filter(|r| self.param.is_none_or(|(k, v)| r.param(k) == Some(v)))
+            .count()
+    }
 }
 
 /// Runs the daemon on `source_block` (a [[source]] polling every second) with a one-hour SLA (or `reply_within`)
@@ -318,6 +338,15 @@ pub fn assert_reply_closes_case(
     assert_eq!(row["state"], "closed");
     assert_eq!(row["close_reason"], "reply");
     assert_eq!(row["replied_by"], want.replied_by);
+    // A closed case gets no more reply checks: give the poller three more rounds.
+    let checks = want.thread.checks();
+    assert!(checks >= 1, "the thread was never checked");
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(
+        want.thread.checks(),
+        checks,
+        "reply checks go on after the case closed"
+    );
     drop(daemon);
     log
 }
