@@ -375,3 +375,65 @@ fn platform_credentials_reach_the_platform_and_nothing_else() {
         }
     }
 }
+
+/// A private feed's URL (Reddit's and Google Alerts' carry a token) comes from a file or the environment and is
+/// shown by its host alone.
+#[test]
+fn a_private_feed_url_is_a_secret_too() {
+    const TOKEN: &str = "feedtok-8Jx2Qw";
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = FeedServer::start();
+    feeds.set(
+        "/private.rss",
+        Reply::feed_xml(rss(&[complaint("p1", Some(now_s()))])),
+    );
+    let url = format!(
+        "{}?feed={TOKEN}&user=NorthwindBot",
+        feeds.url("/private.rss")
+    );
+    std::fs::write(dir.path().join("feed-url"), format!("{url}\n")).unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            "\n[[source]]\nname = \"reddit-private\"\nkind = \"feed\"\nurl_file = \"feed-url\"\nevery = \"1s\"\n",
+            &sla("1h", &[("0s", &["log"])]),
+            &file_notifier("log", "alerts.jsonl"),
+        ]
+        .concat(),
+    );
+    let (code, out, err) = earshot(
+        dir.path(),
+        &["check-config", "--config", &config],
+        &[],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("private feed at http://127.0.0.1/…"), "{out}");
+    let d = Daemon::spawn(dir.path(), &["run", "--config", &config], &[]);
+    let alerts = dir.path().join("alerts.jsonl");
+    assert!(
+        wait_until(Duration::from_secs(10), || !read_jsonl(&alerts).is_empty()),
+        "the private feed was read; log:\n{}",
+        d.log()
+    );
+    assert!(
+        !d.log().contains(TOKEN) && !out.contains(TOKEN),
+        "{}",
+        d.log()
+    );
+
+    // Both a URL and a private one is a config error that shows neither.
+    let both = write_config(
+        dir.path(),
+        &format!(
+            "\n[[source]]\nname = \"x\"\nkind = \"feed\"\nurl = \"{}\"\nurl_file = \"feed-url\"\n",
+            feeds.url("/a.rss")
+        ),
+    );
+    let (code, _, err) = earshot(dir.path(), &["check-config", "--config", &both], &[], None);
+    assert_eq!(code, 78);
+    assert!(
+        err.contains("source[0].url: give `url`, or `url_env`") && !err.contains(TOKEN),
+        "{err}"
+    );
+}

@@ -21,6 +21,8 @@ const MAX_TEXT_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct FeedSource {
     target: Target,
+    /// The URL came from `url_env` / `url_file`: it is a credential, so only its host is ever shown.
+    private: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -34,25 +36,48 @@ enum Target {
 struct Options {
     /// `http(s)://…` or `file://path` (a relative path is relative to the config file).
     url: Option<String>,
+    /// Environment variable holding the URL, for private feeds whose URL carries a token (Reddit, Google Alerts).
+    url_env: Option<String>,
+    /// File holding such a URL.
+    url_file: Option<String>,
 }
 
 impl FeedSource {
     /// Validates the `feed` keys.
     pub fn from_config(options: &toml::Table, ctx: &mut KindCtx<'_>) -> Option<FeedSource> {
         let o: Options = ctx.read("feed", options)?;
-        let Some(url) = o.url else {
-            ctx.problem("url", "missing `url` (http://, https:// or file://)");
-            return None;
+        let private = ctx.secret("url", o.url_env.as_deref(), o.url_file.as_deref());
+        let (url, private) = match (o.url, private) {
+            (Some(_), Some(_)) => {
+                ctx.problem(
+                    "url",
+                    "give `url`, or `url_env` / `url_file` for a private feed, not both",
+                );
+                return None;
+            }
+            (Some(url), None) => (url, false),
+            (None, Some(secret)) => (secret.expose().trim().to_string(), true),
+            (None, None) => {
+                if o.url_env.is_none() && o.url_file.is_none() {
+                    ctx.problem(
+                        "url",
+                        "missing `url` (http://, https:// or file://; `url_env` / `url_file` for a private feed)",
+                    );
+                }
+                return None;
+            }
         };
         if let Some(path) = url.strip_prefix("file://") {
             return Some(FeedSource {
                 target: Target::File(crate::config::values::resolve(ctx.base_dir, path)),
+                private,
             });
         }
         match url::Url::parse(&url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
                 Some(FeedSource {
                     target: Target::Http(u),
+                    private,
                 })
             }
             Ok(u) => {
@@ -65,6 +90,11 @@ impl FeedSource {
                 );
                 None
             }
+            Err(e) if private => {
+                // Never echo a private URL: it is a credential.
+                ctx.problem("url", format!("the private feed URL is not a URL: {e}"));
+                None
+            }
             Err(e) => {
                 ctx.problem("url", format!("{url:?} is not a URL: {e}"));
                 None
@@ -72,9 +102,16 @@ impl FeedSource {
         }
     }
 
-    /// The URL without its query string (private feeds put tokens there).
+    /// The URL without its query string (private feeds put tokens there); only the host of a private feed.
     pub fn describe(&self) -> String {
         match &self.target {
+            Target::Http(u) if self.private => {
+                format!(
+                    "private feed at {}://{}/…",
+                    u.scheme(),
+                    u.host_str().unwrap_or_default()
+                )
+            }
             Target::Http(u) => {
                 let mut shown = u.clone();
                 if shown.query().is_some() {
