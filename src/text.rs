@@ -446,13 +446,19 @@ fn known_words(input: &str, body: Range<usize>, known: &dyn Fn(&str) -> bool) ->
     // best[k] = (parts, previous cut) for the prefix ending at bounds[k].
     let mut best: Vec<Option<(usize, usize)>> = vec![None; bounds.len()];
     best[0] = Some((0, 0));
+    // One buffer for every candidate's folded form: up to ~1,800 candidates per tag, none allocating.
+    let mut folded = String::with_capacity(s.len() * 2);
     for end in 1..bounds.len() {
         for start in 0..end.saturating_sub(1) {
             let Some((parts, _)) = best[start] else {
                 continue;
             };
             if parts < 6
-                && known(&fold(&s[bounds[start]..bounds[end]]))
+                && {
+                    folded.clear();
+                    fold_into(&s[bounds[start]..bounds[end]], &mut folded);
+                    known(&folded)
+                }
                 && best[end].is_none_or(|(p, _)| parts + 1 < p)
             {
                 best[end] = Some((parts + 1, start));
