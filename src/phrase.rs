@@ -22,8 +22,12 @@ pub struct PhraseSet {
     edges: HashMap<(u32, u32), u32, RandomState>,
     /// Per node: the patterns that end there.
     ends: Vec<Vec<u32>>,
-    /// Patterns whose last token is a prefix (`refund*`), by (node before it, its first character).
+    /// Patterns whose last token is a prefix (`refund*`), by (node before it, its first character); those that
+    /// continue from the root with an ASCII first character are in `root_prefixes` instead.
     prefixes: HashMap<(u32, char), Vec<Prefix>, RandomState>,
+    /// Prefix patterns of one token starting with an ASCII character, by that character: every token of every
+    /// text is checked against these, so the check is an array index rather than a hash lookup.
+    root_prefixes: Vec<Vec<Prefix>>,
     /// Per node: some prefix pattern continues from it.
     has_prefix: Vec<bool>,
     /// Per pattern: how many tokens it has.
@@ -63,6 +67,7 @@ impl PhraseSet {
             edges: HashMap::default(),
             ends: vec![Vec::new()],
             prefixes: HashMap::default(),
+            root_prefixes: vec![Vec::new(); 128],
             has_prefix: vec![false],
             tokens: Vec::new(),
         };
@@ -87,10 +92,12 @@ impl PhraseSet {
             if is_prefix {
                 let first = word(last).chars().next().expect("tokens are not empty");
                 set.has_prefix[node as usize] = true;
-                set.prefixes
-                    .entry((node, first))
-                    .or_default()
-                    .push((word(last).into(), index));
+                let list = if node == 0 && first.is_ascii() {
+                    &mut set.root_prefixes[first as usize]
+                } else {
+                    set.prefixes.entry((node, first)).or_default()
+                };
+                list.push((word(last).into(), index));
             } else {
                 set.ends[node as usize].push(index);
             }
@@ -178,7 +185,33 @@ impl PhraseSet {
 
     /// Calls `f` with every whole-token match until it returns true: a walk down the trie from each token.
     fn candidates(&self, text: &Normalized, mut f: impl FnMut(PhraseMatch) -> bool) {
+        // Each token's vocabulary id, looked up once: walks from earlier tokens pass over it again.
+        IDS.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut ids) => {
+                self.walk(text, &mut ids, &mut f);
+                if ids.capacity() > 1 << 16 {
+                    *ids = Vec::new();
+                }
+            }
+            // Only if `f` itself matches text (never in this crate): a buffer of its own.
+            Err(_) => self.walk(text, &mut Vec::new(), &mut f),
+        });
+    }
+
+    /// [`PhraseSet::candidates`] with a buffer for the token ids.
+    fn walk(
+        &self,
+        text: &Normalized,
+        ids: &mut Vec<u32>,
+        f: &mut impl FnMut(PhraseMatch) -> bool,
+    ) {
         let toks = &text.tokens;
+        let word = |t: &crate::text::Token| &text.text[t.span.clone()];
+        ids.clear();
+        ids.extend(
+            toks.iter()
+                .map(|t| self.vocab.get(word(t)).copied().unwrap_or(NONE)),
+        );
         let mut emit = |pattern: u32, tokens: Range<usize>| {
             f(PhraseMatch {
                 pattern: pattern as usize,
@@ -188,20 +221,26 @@ impl PhraseSet {
         for i in 0..toks.len() {
             let mut node = 0u32;
             for (j, t) in toks.iter().enumerate().skip(i) {
-                let word = &text.text[t.span.clone()];
-                if self.has_prefix[node as usize]
-                    && let Some(first) = word.chars().next()
-                    && let Some(list) = self.prefixes.get(&(node, first))
-                {
-                    for (prefix, p) in list {
+                if self.has_prefix[node as usize] {
+                    let word = word(t);
+                    let list = match word.as_bytes().first() {
+                        Some(&b) if node == 0 && b.is_ascii() => Some(&self.root_prefixes[b as usize]),
+                        Some(_) => word
+                            .chars()
+                            .next()
+                            .and_then(|first| self.prefixes.get(&(node, first))),
+                        None => None,
+                    };
+                    for (prefix, p) in list.into_iter().flatten() {
                         if word.starts_with(&**prefix) && emit(*p, i..j + 1) {
                             return;
                         }
                     }
                 }
-                let Some(&id) = self.vocab.get(word) else {
+                let id = ids[j];
+                if id == NONE {
                     break;
-                };
+                }
                 node = if node == 0 {
                     self.root_child[id as usize]
                 } else {
@@ -218,6 +257,11 @@ impl PhraseSet {
             }
         }
     }
+}
+
+thread_local! {
+    /// Token ids of the text being matched; reused, as matching is on every mention's hot path.
+    static IDS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 #[cfg(test)]
