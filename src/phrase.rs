@@ -15,15 +15,19 @@ use crate::text::{Normalized, normalize};
 #[derive(Debug, Clone)]
 pub struct PhraseSet {
     /// Every folded token some pattern uses, numbered.
-    vocab: HashMap<Box<str>, u32, RandomState>,
+    vocab: Vocab,
     /// The root's child for each token, or [`NONE`]: the first step of every walk, without a hash lookup.
     root_child: Vec<u32>,
     /// Trie edges below the root: (node, token) → node.
     edges: HashMap<(u32, u32), u32, RandomState>,
     /// Per node: the patterns that end there.
     ends: Vec<Vec<u32>>,
-    /// Patterns whose last token is a prefix (`refund*`), by (node before it, its first character).
+    /// Patterns whose last token is a prefix (`refund*`), by (node before it, its first character); those that
+    /// continue from the root with an ASCII first character are in `root_prefixes` instead.
     prefixes: HashMap<(u32, char), Vec<Prefix>, RandomState>,
+    /// Prefix patterns of one token starting with an ASCII character, by that character: every token of every
+    /// text is checked against these, so the check is an array index rather than a hash lookup.
+    root_prefixes: Vec<Vec<Prefix>>,
     /// Per node: some prefix pattern continues from it.
     has_prefix: Vec<bool>,
     /// Per pattern: how many tokens it has.
@@ -58,11 +62,12 @@ impl PhraseSet {
         patterns: impl IntoIterator<Item = I>,
     ) -> Result<PhraseSet, PhraseError> {
         let mut set = PhraseSet {
-            vocab: HashMap::default(),
+            vocab: Vocab::default(),
             root_child: Vec::new(),
             edges: HashMap::default(),
             ends: vec![Vec::new()],
             prefixes: HashMap::default(),
+            root_prefixes: vec![Vec::new(); 128],
             has_prefix: vec![false],
             tokens: Vec::new(),
         };
@@ -87,10 +92,12 @@ impl PhraseSet {
             if is_prefix {
                 let first = word(last).chars().next().expect("tokens are not empty");
                 set.has_prefix[node as usize] = true;
-                set.prefixes
-                    .entry((node, first))
-                    .or_default()
-                    .push((word(last).into(), index));
+                let list = if node == 0 && first.is_ascii() {
+                    &mut set.root_prefixes[first as usize]
+                } else {
+                    set.prefixes.entry((node, first)).or_default()
+                };
+                list.push((word(last).into(), index));
             } else {
                 set.ends[node as usize].push(index);
             }
@@ -100,8 +107,7 @@ impl PhraseSet {
 
     /// The child of `node` by `word`, created if new.
     fn child(&mut self, node: u32, word: &str) -> u32 {
-        let next_id = self.vocab.len() as u32;
-        let id = *self.vocab.entry(word.into()).or_insert(next_id);
+        let id = self.vocab.insert(word);
         if id as usize == self.root_child.len() {
             self.root_child.push(NONE);
         }
@@ -178,7 +184,25 @@ impl PhraseSet {
 
     /// Calls `f` with every whole-token match until it returns true: a walk down the trie from each token.
     fn candidates(&self, text: &Normalized, mut f: impl FnMut(PhraseMatch) -> bool) {
+        // Each token's vocabulary id, looked up once: walks from earlier tokens pass over it again.
+        IDS.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut ids) => {
+                self.walk(text, &mut ids, &mut f);
+                if ids.capacity() > 1 << 16 {
+                    *ids = Vec::new();
+                }
+            }
+            // Only if `f` itself matches text (never in this crate): a buffer of its own.
+            Err(_) => self.walk(text, &mut Vec::new(), &mut f),
+        });
+    }
+
+    /// [`PhraseSet::candidates`] with a buffer for the token ids.
+    fn walk(&self, text: &Normalized, ids: &mut Vec<u32>, f: &mut impl FnMut(PhraseMatch) -> bool) {
         let toks = &text.tokens;
+        let word = |t: &crate::text::Token| &text.text[t.span.clone()];
+        ids.clear();
+        ids.extend(toks.iter().map(|t| self.vocab.id(word(t).as_bytes())));
         let mut emit = |pattern: u32, tokens: Range<usize>| {
             f(PhraseMatch {
                 pattern: pattern as usize,
@@ -188,20 +212,28 @@ impl PhraseSet {
         for i in 0..toks.len() {
             let mut node = 0u32;
             for (j, t) in toks.iter().enumerate().skip(i) {
-                let word = &text.text[t.span.clone()];
-                if self.has_prefix[node as usize]
-                    && let Some(first) = word.chars().next()
-                    && let Some(list) = self.prefixes.get(&(node, first))
-                {
-                    for (prefix, p) in list {
-                        if word.starts_with(&**prefix) && emit(*p, i..j + 1) {
+                if self.has_prefix[node as usize] {
+                    let word = word(t);
+                    let list = match word.as_bytes().first() {
+                        Some(&b) if node == 0 && b.is_ascii() => {
+                            Some(&self.root_prefixes[b as usize])
+                        }
+                        Some(_) => word
+                            .chars()
+                            .next()
+                            .and_then(|first| self.prefixes.get(&(node, first))),
+                        None => None,
+                    };
+                    for (prefix, p) in list.into_iter().flatten() {
+                        if starts_with(word.as_bytes(), prefix.as_bytes()) && emit(*p, i..j + 1) {
                             return;
                         }
                     }
                 }
-                let Some(&id) = self.vocab.get(word) else {
+                let id = ids[j];
+                if id == NONE {
                     break;
-                };
+                }
                 node = if node == 0 {
                     self.root_child[id as usize]
                 } else {
@@ -218,6 +250,125 @@ impl PhraseSet {
             }
         }
     }
+}
+
+/// `word` starts with `prefix`; a loop rather than `memcmp`, as most candidates differ in their first bytes
+/// and the call would cost more than the comparison.
+#[inline]
+fn starts_with(word: &[u8], prefix: &[u8]) -> bool {
+    word.len() >= prefix.len() && word.iter().zip(prefix).all(|(a, b)| a == b)
+}
+
+/// Equal byte strings; a loop rather than `memcmp`, as tokens are short.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// The folded tokens patterns use, numbered: an open-addressed table (linear probing, at most half full) from a
+/// token's bytes to its id. Every token of every text is looked up here once, most of them in vain, so a miss
+/// is cheap: one hash over 8-byte chunks, and usually one slot whose hash differs or is empty.
+#[derive(Debug, Clone)]
+struct Vocab {
+    /// Per slot: (hash, id), id [`NONE`] when empty.
+    slots: Vec<(u32, u32)>,
+    /// The tokens, by id.
+    words: Vec<Box<[u8]>>,
+}
+
+impl Default for Vocab {
+    fn default() -> Vocab {
+        Vocab {
+            slots: vec![(0, NONE); 16],
+            words: Vec::new(),
+        }
+    }
+}
+
+impl Vocab {
+    /// Multiplicative hash of the bytes, seeded with the length: eight bytes at a time, and a short tail read as
+    /// two overlapping halves (as wyhash does) instead of copied into a buffer.
+    #[inline]
+    fn hash(word: &[u8]) -> u64 {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mix = |h: u64, v: u64| (h.rotate_left(5) ^ v).wrapping_mul(K);
+        let mut h = (word.len() as u64).wrapping_mul(K);
+        let mut chunks = word.chunks_exact(8);
+        for c in &mut chunks {
+            h = mix(h, u64::from_le_bytes(c.try_into().expect("eight bytes")));
+        }
+        let rest = chunks.remainder();
+        let n = rest.len();
+        let v = if n >= 4 {
+            let lo = u32::from_le_bytes(rest[..4].try_into().expect("four bytes"));
+            let hi = u32::from_le_bytes(rest[n - 4..].try_into().expect("four bytes"));
+            u64::from(lo) | u64::from(hi) << 32
+        } else if n > 0 {
+            u64::from(rest[0]) | u64::from(rest[n / 2]) << 8 | u64::from(rest[n - 1]) << 16
+        } else {
+            return h;
+        };
+        mix(h, v)
+    }
+
+    /// The first slot to probe and the hash kept in the slot.
+    #[inline]
+    fn place(&self, word: &[u8]) -> (usize, u32) {
+        let h = Self::hash(word);
+        // The high bits of a multiplicative hash are the well-mixed ones.
+        let bits = self.slots.len().trailing_zeros();
+        ((h >> (64 - bits)) as usize, (h >> 16) as u32)
+    }
+
+    /// The token's id, or [`NONE`].
+    #[inline]
+    fn id(&self, word: &[u8]) -> u32 {
+        let mask = self.slots.len() - 1;
+        let (mut i, tag) = self.place(word);
+        loop {
+            let (t, id) = self.slots[i];
+            if id == NONE {
+                return NONE;
+            }
+            if t == tag && same(&self.words[id as usize], word) {
+                return id;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The token's id, numbered next if new.
+    fn insert(&mut self, word: &str) -> u32 {
+        let found = self.id(word.as_bytes());
+        if found != NONE {
+            return found;
+        }
+        let id = u32::try_from(self.words.len()).expect("fewer than 4 billion tokens");
+        self.words.push(word.as_bytes().into());
+        if self.words.len() * 2 > self.slots.len() {
+            self.slots = vec![(0, NONE); self.slots.len() * 2];
+            for k in 0..self.words.len() {
+                self.put(k as u32);
+            }
+        } else {
+            self.put(id);
+        }
+        id
+    }
+
+    fn put(&mut self, id: u32) {
+        let mask = self.slots.len() - 1;
+        let (mut i, tag) = self.place(&self.words[id as usize]);
+        while self.slots[i].1 != NONE {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = (tag, id);
+    }
+}
+
+thread_local! {
+    /// Token ids of the text being matched; reused, as matching is on every mention's hot path.
+    static IDS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 #[cfg(test)]

@@ -159,7 +159,7 @@ pub struct Classifier {
     /// Regexes with no gate words, tried on every text.
     ungated: Vec<usize>,
     /// Single words the packs know: how stretched words are shrunk and lowercase hashtags split.
-    vocab: HashSet<String>,
+    vocab: HashSet<Box<str>, foldhash::fast::RandomState>,
     detector: crate::lang::Detector,
     complaint_at: f64,
 }
@@ -297,7 +297,7 @@ impl Classifier {
                 n.tokens
                     .iter()
                     .filter(|t| t.kind == TokenKind::Word)
-                    .map(|t| n.text[t.span.clone()].to_string())
+                    .map(|t| Box::from(&n.text[t.span.clone()]))
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -637,7 +637,12 @@ impl Context {
 fn regex_gate(re: &str) -> Option<Vec<String>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let hir = regex_syntax::parse(re).ok()?;
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    // Classes of up to 64 characters (the default is 10) become literals, so a regex that starts with a number
+    // (`[0-9۰-۹]+ din`) is gated by the digits rather than run on every text.
+    let seq = Extractor::new()
+        .kind(ExtractKind::Prefix)
+        .limit_class(64)
+        .extract(&hir);
     let literals = seq.literals().filter(|l| !l.is_empty())?;
     let mut words = Vec::new();
     for literal in literals {
