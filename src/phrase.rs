@@ -18,10 +18,18 @@ pub struct PhraseSet {
     vocab: Vocab,
     /// The root's child for each token, or [`NONE`]: the first step of every walk, without a hash lookup.
     root_child: Vec<u32>,
-    /// Trie edges below the root: (node, token) → node.
+    /// Trie edges below the root: (node, token) → node. Only while compiling; then [`PhraseSet::below`].
     edges: HashMap<(u32, u32), u32, RandomState>,
-    /// Per node: the patterns that end there.
+    /// The same edges, in a table made for the walk.
+    below: Edges,
+    /// Per node: the patterns that end there. Only while compiling; then [`PhraseSet::nodes`] and
+    /// [`PhraseSet::end_list`].
     ends: Vec<Vec<u32>>,
+    /// Per node, what the walk needs in one place: its patterns (a range of `end_list`), whether it has
+    /// children and whether a prefix pattern continues from it.
+    nodes: Vec<Node>,
+    /// The patterns ending at each node, node after node.
+    end_list: Vec<u32>,
     /// Patterns whose last token is a prefix (`refund*`), by (node before it, its first character); those that
     /// continue from the root with an ASCII first character are in `root_prefixes` instead.
     prefixes: HashMap<(u32, char), Vec<Prefix>, RandomState>,
@@ -65,7 +73,10 @@ impl PhraseSet {
             vocab: Vocab::default(),
             root_child: Vec::new(),
             edges: HashMap::default(),
+            below: Edges::default(),
             ends: vec![Vec::new()],
+            nodes: Vec::new(),
+            end_list: Vec::new(),
             prefixes: HashMap::default(),
             root_prefixes: vec![Vec::new(); 128],
             has_prefix: vec![false],
@@ -102,7 +113,29 @@ impl PhraseSet {
                 set.ends[node as usize].push(index);
             }
         }
+        set.seal();
         Ok(set)
+    }
+
+    /// Moves the compiled trie into the walk's layout: flat arrays and an edge table without a general
+    /// hasher, as every token of every text goes through them.
+    fn seal(&mut self) {
+        let ends = std::mem::take(&mut self.ends);
+        let mut children = vec![false; ends.len()];
+        children[0] = true;
+        for &(node, _) in self.edges.keys() {
+            children[node as usize] = true;
+        }
+        for (node, list) in ends.iter().enumerate() {
+            let start = self.end_list.len() as u32;
+            self.end_list.extend(list);
+            self.nodes.push(Node {
+                ends: start..self.end_list.len() as u32,
+                children: children[node],
+                prefix: self.has_prefix[node],
+            });
+        }
+        self.below = Edges::new(&std::mem::take(&mut self.edges));
     }
 
     /// The child of `node` by `word`, created if new.
@@ -200,9 +233,9 @@ impl PhraseSet {
     /// [`PhraseSet::candidates`] with a buffer for the token ids.
     fn walk(&self, text: &Normalized, ids: &mut Vec<u32>, f: &mut impl FnMut(PhraseMatch) -> bool) {
         let toks = &text.tokens;
-        let word = |t: &crate::text::Token| &text.text[t.span.clone()];
+        let bytes = text.text.as_bytes();
         ids.clear();
-        ids.extend(toks.iter().map(|t| self.vocab.id(word(t).as_bytes())));
+        ids.extend(toks.iter().map(|t| self.vocab.id(&bytes[t.span.clone()])));
         let mut emit = |pattern: u32, tokens: Range<usize>| {
             f(PhraseMatch {
                 pattern: pattern as usize,
@@ -211,43 +244,130 @@ impl PhraseSet {
         };
         for i in 0..toks.len() {
             let mut node = 0u32;
-            for (j, t) in toks.iter().enumerate().skip(i) {
-                if self.has_prefix[node as usize] {
-                    let word = word(t);
-                    let list = match word.as_bytes().first() {
+            let mut j = i;
+            loop {
+                let info = &self.nodes[node as usize];
+                if info.prefix {
+                    let word = &bytes[toks[j].span.clone()];
+                    let list = match word.first() {
                         Some(&b) if node == 0 && b.is_ascii() => {
                             Some(&self.root_prefixes[b as usize])
                         }
-                        Some(_) => word
+                        Some(_) => text.text[toks[j].span.clone()]
                             .chars()
                             .next()
                             .and_then(|first| self.prefixes.get(&(node, first))),
                         None => None,
                     };
                     for (prefix, p) in list.into_iter().flatten() {
-                        if starts_with(word.as_bytes(), prefix.as_bytes()) && emit(*p, i..j + 1) {
+                        if starts_with(word, prefix.as_bytes()) && emit(*p, i..j + 1) {
                             return;
                         }
                     }
                 }
+                // A leaf has no edges to look up.
                 let id = ids[j];
-                if id == NONE {
+                if !info.children || id == NONE {
                     break;
                 }
                 node = if node == 0 {
                     self.root_child[id as usize]
                 } else {
-                    self.edges.get(&(node, id)).copied().unwrap_or(NONE)
+                    self.below.get(node, id)
                 };
                 if node == NONE {
                     break;
                 }
-                for &p in &self.ends[node as usize] {
+                let ends = &self.nodes[node as usize].ends;
+                for &p in &self.end_list[ends.start as usize..ends.end as usize] {
                     if emit(p, i..j + 1) {
                         return;
                     }
                 }
+                j += 1;
+                if j == toks.len() {
+                    break;
+                }
             }
+        }
+    }
+}
+
+/// A trie node as the walk sees it.
+#[derive(Debug, Clone)]
+struct Node {
+    /// Its patterns, in [`PhraseSet::end_list`].
+    ends: Range<u32>,
+    /// Some edge leaves it.
+    children: bool,
+    /// Some prefix pattern continues from it.
+    prefix: bool,
+}
+
+/// Trie edges below the root, (node, token id) → node: an open-addressed table (linear probing, at most half
+/// full) keyed by both ids in one `u64`, hashed by one multiplication.
+#[derive(Debug, Clone)]
+struct Edges {
+    /// Per slot: (key, node), key [`EMPTY`] when free.
+    slots: Vec<(u64, u32)>,
+    /// 64 minus the number of index bits.
+    shift: u32,
+}
+
+const EMPTY: u64 = u64::MAX;
+
+impl Default for Edges {
+    fn default() -> Edges {
+        Edges {
+            slots: vec![(EMPTY, NONE); 2],
+            shift: 63,
+        }
+    }
+}
+
+impl Edges {
+    fn new(edges: &HashMap<(u32, u32), u32, RandomState>) -> Edges {
+        let size = (edges.len() * 2).next_power_of_two().max(2);
+        let mut table = Edges {
+            slots: vec![(EMPTY, NONE); size],
+            shift: 64 - size.trailing_zeros(),
+        };
+        for (&(node, id), &child) in edges {
+            let key = Self::key(node, id);
+            let mut i = table.slot(key);
+            while table.slots[i].0 != EMPTY {
+                i = (i + 1) & (size - 1);
+            }
+            table.slots[i] = (key, child);
+        }
+        table
+    }
+
+    #[inline]
+    fn key(node: u32, id: u32) -> u64 {
+        u64::from(node) << 32 | u64::from(id)
+    }
+
+    #[inline]
+    fn slot(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// The child of `node` by token `id`, or [`NONE`].
+    #[inline]
+    fn get(&self, node: u32, id: u32) -> u32 {
+        let key = Self::key(node, id);
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(key);
+        loop {
+            let (k, child) = self.slots[i];
+            if k == key {
+                return child;
+            }
+            if k == EMPTY {
+                return NONE;
+            }
+            i = (i + 1) & mask;
         }
     }
 }
