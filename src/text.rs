@@ -267,31 +267,48 @@ fn push_ascii<const SCAN: bool>(
     kind: TokenKind,
     known: &dyn Fn(&str) -> bool,
 ) -> usize {
-    let start = text.len();
-    text.extend_from_slice(&b[from..body]);
-    let (mut upper, mut lower, mut stretched) = (0u32, false, false);
-    // The two previous bytes, folded; 0 is never a letter, so the first two bytes cannot end a run.
-    let (mut p1, mut p2) = (0u8, 0u8);
+    // First find the token's end and the union of its bytes' flags, then copy it and fold only what needs it:
+    // most tokens have no uppercase letter and no doubled one.
     let mut j = body;
-    while j < end {
-        let c = b[j];
-        let f = flags(c);
-        // An apostrophe is only ever met after a word character here, so only the next byte decides.
-        if SCAN
-            && f & WORD == 0
-            && !(c == b'\'' && b.get(j + 1).is_some_and(|&n| flags(n) & WORD != 0))
-        {
-            break;
+    let mut seen = 0u8;
+    if SCAN {
+        loop {
+            while let Some(&c) = b.get(j) {
+                let f = flags(c);
+                if f & WORD == 0 {
+                    break;
+                }
+                seen |= f;
+                j += 1;
+            }
+            // An apostrophe between word characters stays inside the word (`don't`).
+            if b.get(j) == Some(&b'\'') && b.get(j + 1).is_some_and(|&n| flags(n) & WORD != 0) {
+                j += 1;
+            } else {
+                break;
+            }
         }
-        let l = c | (f & UPPER);
-        upper += u32::from(f & UPPER != 0);
-        lower |= f & LOWER != 0;
-        stretched |= l == p1 && l == p2 && f & (UPPER | LOWER) != 0;
-        (p2, p1) = (p1, l);
-        text.push(l);
-        j += 1;
+    } else {
+        j = end;
+        seen = b[body..end].iter().fold(0, |s, &c| s | flags(c));
     }
-    let caps = upper >= 2 && !lower;
+    let start = text.len();
+    text.extend_from_slice(&b[from..j]);
+    let mut caps = false;
+    if seen & UPPER != 0 {
+        let mut upper = 0u32;
+        for c in &mut text[start..] {
+            let u = flags(*c) & UPPER;
+            upper += u32::from(u != 0);
+            *c |= u;
+        }
+        caps = upper >= 2 && seen & LOWER == 0;
+    }
+    // Stretched: some letter three times in a row.
+    let stretched = seen & (UPPER | LOWER) != 0
+        && text[start..]
+            .windows(3)
+            .any(|w| w[0] == w[1] && w[1] == w[2] && w[0].is_ascii_lowercase());
     if stretched {
         let folded = std::str::from_utf8(&text[start..]).expect("ASCII");
         let shrunk = shrink(folded, known);
