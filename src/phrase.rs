@@ -386,72 +386,95 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The folded tokens patterns use, numbered: an open-addressed table (linear probing, at most half full) from a
-/// token's bytes to its id. Every token of every text is looked up here once, most of them in vain, so a miss
-/// is cheap: one hash over 8-byte chunks, and usually one slot whose hash differs or is empty.
+/// token's bytes to its id. Every token of every text is looked up here once, most of them in vain, so a lookup
+/// is cheap: a token of up to 8 bytes (most of them) is packed into a `u64` key, hashed with one multiplication
+/// and compared in the slot itself, without reading the stored word; longer ones are hashed over 8-byte chunks.
 #[derive(Debug, Clone)]
 struct Vocab {
-    /// Per slot: (hash, id), id [`NONE`] when empty.
-    slots: Vec<(u32, u32)>,
+    slots: Vec<Slot>,
     /// The tokens, by id.
     words: Vec<Box<[u8]>>,
 }
 
+/// One slot of [`Vocab`]: the token's length and key (see [`Vocab::key`]), and its id ([`NONE`] when empty).
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    len: u32,
+    id: u32,
+    key: u64,
+}
+
+const FREE: Slot = Slot {
+    len: 0,
+    id: NONE,
+    key: 0,
+};
+
 impl Default for Vocab {
     fn default() -> Vocab {
         Vocab {
-            slots: vec![(0, NONE); 16],
+            slots: vec![FREE; 16],
             words: Vec::new(),
         }
     }
 }
 
 impl Vocab {
-    /// Multiplicative hash of the bytes, seeded with the length: eight bytes at a time, and a short tail read as
-    /// two overlapping halves (as wyhash does) instead of copied into a buffer.
+    /// The token's hash and key. Up to 8 bytes, the key holds every byte (read as two overlapping halves, or the
+    /// first, middle and last of a shorter token, as wyhash does): with the length it is the token itself. Longer
+    /// tokens' key is their hash, and a match is confirmed on the stored bytes.
     #[inline]
-    fn hash(word: &[u8]) -> u64 {
+    fn key(word: &[u8]) -> (u64, u64) {
         const K: u64 = 0x517c_c1b7_2722_0a95;
+        let n = word.len();
+        if n <= 8 {
+            let key = if n >= 4 {
+                let lo = u32::from_le_bytes(word[..4].try_into().expect("four bytes"));
+                let hi = u32::from_le_bytes(word[n - 4..].try_into().expect("four bytes"));
+                u64::from(lo) | u64::from(hi) << 32
+            } else if n > 0 {
+                u64::from(word[0]) | u64::from(word[n / 2]) << 8 | u64::from(word[n - 1]) << 16
+            } else {
+                0
+            };
+            return ((key ^ (n as u64) << 59).wrapping_mul(K), key);
+        }
         let mix = |h: u64, v: u64| (h.rotate_left(5) ^ v).wrapping_mul(K);
-        let mut h = (word.len() as u64).wrapping_mul(K);
+        let mut h = (n as u64).wrapping_mul(K);
         let mut chunks = word.chunks_exact(8);
         for c in &mut chunks {
             h = mix(h, u64::from_le_bytes(c.try_into().expect("eight bytes")));
         }
         let rest = chunks.remainder();
-        let n = rest.len();
-        let v = if n >= 4 {
-            let lo = u32::from_le_bytes(rest[..4].try_into().expect("four bytes"));
-            let hi = u32::from_le_bytes(rest[n - 4..].try_into().expect("four bytes"));
-            u64::from(lo) | u64::from(hi) << 32
-        } else if n > 0 {
-            u64::from(rest[0]) | u64::from(rest[n / 2]) << 8 | u64::from(rest[n - 1]) << 16
-        } else {
-            return h;
-        };
-        mix(h, v)
+        if !rest.is_empty() {
+            // At least 8 bytes precede the remainder: the last 8 bytes of the word cover it.
+            h = mix(h, u64::from_le_bytes(word[n - 8..].try_into().expect("eight bytes")));
+        }
+        (h, h)
     }
 
-    /// The first slot to probe and the hash kept in the slot.
+    /// The first slot to probe: the high bits of a multiplicative hash are the well-mixed ones.
     #[inline]
-    fn place(&self, word: &[u8]) -> (usize, u32) {
-        let h = Self::hash(word);
-        // The high bits of a multiplicative hash are the well-mixed ones.
-        let bits = self.slots.len().trailing_zeros();
-        ((h >> (64 - bits)) as usize, (h >> 16) as u32)
+    fn place(&self, hash: u64) -> usize {
+        (hash >> (64 - self.slots.len().trailing_zeros())) as usize
     }
 
     /// The token's id, or [`NONE`].
     #[inline]
     fn id(&self, word: &[u8]) -> u32 {
         let mask = self.slots.len() - 1;
-        let (mut i, tag) = self.place(word);
+        let (hash, key) = Self::key(word);
+        let mut i = self.place(hash);
         loop {
-            let (t, id) = self.slots[i];
-            if id == NONE {
+            let s = self.slots[i];
+            if s.id == NONE {
                 return NONE;
             }
-            if t == tag && same(&self.words[id as usize], word) {
-                return id;
+            if s.key == key
+                && s.len as usize == word.len()
+                && (word.len() <= 8 || same(&self.words[s.id as usize], word))
+            {
+                return s.id;
             }
             i = (i + 1) & mask;
         }
@@ -466,7 +489,7 @@ impl Vocab {
         let id = u32::try_from(self.words.len()).expect("fewer than 4 billion tokens");
         self.words.push(word.as_bytes().into());
         if self.words.len() * 2 > self.slots.len() {
-            self.slots = vec![(0, NONE); self.slots.len() * 2];
+            self.slots = vec![FREE; self.slots.len() * 2];
             for k in 0..self.words.len() {
                 self.put(k as u32);
             }
@@ -478,11 +501,17 @@ impl Vocab {
 
     fn put(&mut self, id: u32) {
         let mask = self.slots.len() - 1;
-        let (mut i, tag) = self.place(&self.words[id as usize]);
-        while self.slots[i].1 != NONE {
+        let word = &self.words[id as usize];
+        let (hash, key) = Self::key(word);
+        let mut i = self.place(hash);
+        while self.slots[i].id != NONE {
             i = (i + 1) & mask;
         }
-        self.slots[i] = (tag, id);
+        self.slots[i] = Slot {
+            len: u32::try_from(word.len()).expect("tokens under 4 GB"),
+            id,
+            key,
+        };
     }
 }
 
