@@ -242,50 +242,66 @@ impl PhraseSet {
                 tokens,
             })
         };
-        for i in 0..toks.len() {
-            let mut node = 0u32;
-            let mut j = i;
-            loop {
-                let info = &self.nodes[node as usize];
-                if info.prefix {
-                    let word = &bytes[toks[j].span.clone()];
-                    let list = match word.first() {
-                        Some(&b) if node == 0 && b.is_ascii() => {
-                            Some(&self.root_prefixes[b as usize])
-                        }
-                        Some(_) => text.text[toks[j].span.clone()]
-                            .chars()
-                            .next()
-                            .and_then(|first| self.prefixes.get(&(node, first))),
-                        None => None,
-                    };
-                    for (prefix, p) in list.into_iter().flatten() {
-                        if starts_with(word, prefix.as_bytes()) && emit(*p, i..j + 1) {
+        let ids = &ids[..toks.len()];
+        let root_prefix = self.nodes[0].prefix;
+        for (i, &id) in ids.iter().enumerate() {
+            // The root's prefix patterns (one token, `refund*`): by the token's first byte when it is ASCII.
+            if root_prefix {
+                let word = &bytes[toks[i].span.clone()];
+                let list = match word.first() {
+                    Some(&b) if b.is_ascii() => Some(&self.root_prefixes[usize::from(b)]),
+                    Some(_) => text.text[toks[i].span.clone()]
+                        .chars()
+                        .next()
+                        .and_then(|first| self.prefixes.get(&(0, first))),
+                    None => None,
+                };
+                if let Some(list) = list {
+                    for (prefix, p) in list {
+                        if starts_with(word, prefix.as_bytes()) && emit(*p, i..i + 1) {
                             return;
                         }
                     }
                 }
-                // A leaf has no edges to look up.
-                let id = ids[j];
-                if !info.children || id == NONE {
-                    break;
-                }
-                node = if node == 0 {
-                    self.root_child[id as usize]
-                } else {
-                    self.below.get(node, id)
-                };
-                if node == NONE {
-                    break;
-                }
-                let ends = &self.nodes[node as usize].ends;
-                for &p in &self.end_list[ends.start as usize..ends.end as usize] {
+            }
+            // The first step is an array index; most tokens stop here.
+            if id == NONE {
+                continue;
+            }
+            let mut node = self.root_child[id as usize];
+            if node == NONE {
+                continue;
+            }
+            let mut j = i;
+            loop {
+                let info = &self.nodes[node as usize];
+                for &p in &self.end_list[info.ends.start as usize..info.ends.end as usize] {
                     if emit(p, i..j + 1) {
                         return;
                     }
                 }
                 j += 1;
-                if j == toks.len() {
+                if j == toks.len() || !(info.children || info.prefix) {
+                    break;
+                }
+                if info.prefix {
+                    let word = &text.text[toks[j].span.clone()];
+                    let list = word
+                        .chars()
+                        .next()
+                        .and_then(|first| self.prefixes.get(&(node, first)));
+                    for (prefix, p) in list.into_iter().flatten() {
+                        if starts_with(word.as_bytes(), prefix.as_bytes()) && emit(*p, i..j + 1) {
+                            return;
+                        }
+                    }
+                }
+                let id = ids[j];
+                if !info.children || id == NONE {
+                    break;
+                }
+                node = self.below.get(node, id);
+                if node == NONE {
                     break;
                 }
             }
