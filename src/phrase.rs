@@ -464,7 +464,10 @@ impl Vocab {
         let rest = chunks.remainder();
         if !rest.is_empty() {
             // At least 8 bytes precede the remainder: the last 8 bytes of the word cover it.
-            h = mix(h, u64::from_le_bytes(word[n - 8..].try_into().expect("eight bytes")));
+            h = mix(
+                h,
+                u64::from_le_bytes(word[n - 8..].try_into().expect("eight bytes")),
+            );
         }
         (h, h)
     }
