@@ -466,8 +466,10 @@ impl Classifier {
         found: &[Found],
         hits: Vec<Hit>,
     ) -> Verdict {
-        let mut rules: Vec<Arc<str>> = Vec::new();
-        let mut tags: Vec<Arc<str>> = Vec::new();
+        // Sized up front: one allocation each (none when nothing fired) instead of growing from empty.
+        let mut rules: Vec<Arc<str>> = Vec::with_capacity(found.len());
+        let mut tags: Vec<Arc<str>> =
+            Vec::with_capacity(found.iter().map(|f| self.rules[f.rule].tags.len()).sum());
         for f in found {
             let r = &self.rules[f.rule];
             if !rules.contains(&r.name) {
