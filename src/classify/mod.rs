@@ -411,8 +411,10 @@ impl Classifier {
         for group in which.chunk_by(|a, b| a.0 == b.0) {
             let k = group[0].0;
             // A whole-word match starts at one of its gate words: when the regex matches at none of them, the
-            // search over the whole text (most of a regex's cost) cannot find one.
+            // search over the whole text (most of a regex's cost) cannot find one. Each anchored try may read to
+            // the end of the text, so only a few are made: many gate words in a long post would make it quadratic.
             if let Some(anchored) = &self.anchored[k]
+                && group.len() <= MAX_ANCHORED_TRIES
                 && group.iter().all(|&(_, t)| {
                     t != ANYWHERE && !anchored.is_match(&n.text[n.tokens[t].span.start..])
                 })
@@ -684,6 +686,9 @@ fn regex_gate(re: &str) -> Option<Vec<String>> {
     words.dedup();
     Some(words)
 }
+
+/// At most this many anchored tries of a regex, one per gate word, before searching the whole text instead.
+const MAX_ANCHORED_TRIES: usize = 8;
 
 /// An ungated regex's place in [`Scratch::gates`]: it runs on every text.
 const ANYWHERE: usize = usize::MAX;
