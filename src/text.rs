@@ -293,7 +293,14 @@ fn push_ascii<const SCAN: bool>(
         seen = b[body..end].iter().fold(0, |s, &c| s | flags(c));
     }
     let start = text.len();
-    text.extend_from_slice(&b[from..j]);
+    if j - from <= 16 && from + 16 <= b.len() {
+        // A copy of a constant 16 bytes is two moves, then cut to size; `memcpy` of a few bytes branches on the
+        // size, and token sizes vary too much for those branches to be predicted.
+        text.extend_from_slice(&b[from..from + 16]);
+        text.truncate(start + (j - from));
+    } else {
+        text.extend_from_slice(&b[from..j]);
+    }
     let mut caps = false;
     if seen & UPPER != 0 {
         let mut upper = 0u32;
