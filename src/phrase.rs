@@ -18,10 +18,18 @@ pub struct PhraseSet {
     vocab: Vocab,
     /// The root's child for each token, or [`NONE`]: the first step of every walk, without a hash lookup.
     root_child: Vec<u32>,
-    /// Trie edges below the root: (node, token) → node.
+    /// Trie edges below the root: (node, token) → node. Only while compiling; then [`PhraseSet::below`].
     edges: HashMap<(u32, u32), u32, RandomState>,
-    /// Per node: the patterns that end there.
+    /// The same edges, in a table made for the walk.
+    below: Edges,
+    /// Per node: the patterns that end there. Only while compiling; then [`PhraseSet::nodes`] and
+    /// [`PhraseSet::end_list`].
     ends: Vec<Vec<u32>>,
+    /// Per node, what the walk needs in one place: its patterns (a range of `end_list`), whether it has
+    /// children and whether a prefix pattern continues from it.
+    nodes: Vec<Node>,
+    /// The patterns ending at each node, node after node.
+    end_list: Vec<u32>,
     /// Patterns whose last token is a prefix (`refund*`), by (node before it, its first character); those that
     /// continue from the root with an ASCII first character are in `root_prefixes` instead.
     prefixes: HashMap<(u32, char), Vec<Prefix>, RandomState>,
@@ -65,7 +73,10 @@ impl PhraseSet {
             vocab: Vocab::default(),
             root_child: Vec::new(),
             edges: HashMap::default(),
+            below: Edges::default(),
             ends: vec![Vec::new()],
+            nodes: Vec::new(),
+            end_list: Vec::new(),
             prefixes: HashMap::default(),
             root_prefixes: vec![Vec::new(); 128],
             has_prefix: vec![false],
@@ -102,7 +113,29 @@ impl PhraseSet {
                 set.ends[node as usize].push(index);
             }
         }
+        set.seal();
         Ok(set)
+    }
+
+    /// Moves the compiled trie into the walk's layout: flat arrays and an edge table without a general
+    /// hasher, as every token of every text goes through them.
+    fn seal(&mut self) {
+        let ends = std::mem::take(&mut self.ends);
+        let mut children = vec![false; ends.len()];
+        children[0] = true;
+        for &(node, _) in self.edges.keys() {
+            children[node as usize] = true;
+        }
+        for (node, list) in ends.iter().enumerate() {
+            let start = self.end_list.len() as u32;
+            self.end_list.extend(list);
+            self.nodes.push(Node {
+                ends: start..self.end_list.len() as u32,
+                children: children[node],
+                prefix: self.has_prefix[node],
+            });
+        }
+        self.below = Edges::new(&std::mem::take(&mut self.edges));
     }
 
     /// The child of `node` by `word`, created if new.
@@ -200,30 +233,63 @@ impl PhraseSet {
     /// [`PhraseSet::candidates`] with a buffer for the token ids.
     fn walk(&self, text: &Normalized, ids: &mut Vec<u32>, f: &mut impl FnMut(PhraseMatch) -> bool) {
         let toks = &text.tokens;
-        let word = |t: &crate::text::Token| &text.text[t.span.clone()];
+        let bytes = text.text.as_bytes();
         ids.clear();
-        ids.extend(toks.iter().map(|t| self.vocab.id(word(t).as_bytes())));
+        ids.extend(toks.iter().map(|t| self.vocab.id(&bytes[t.span.clone()])));
         let mut emit = |pattern: u32, tokens: Range<usize>| {
             f(PhraseMatch {
                 pattern: pattern as usize,
                 tokens,
             })
         };
-        for i in 0..toks.len() {
-            let mut node = 0u32;
-            for (j, t) in toks.iter().enumerate().skip(i) {
-                if self.has_prefix[node as usize] {
-                    let word = word(t);
-                    let list = match word.as_bytes().first() {
-                        Some(&b) if node == 0 && b.is_ascii() => {
-                            Some(&self.root_prefixes[b as usize])
+        let ids = &ids[..toks.len()];
+        let root_prefix = self.nodes[0].prefix;
+        for (i, &id) in ids.iter().enumerate() {
+            // The root's prefix patterns (one token, `refund*`): by the token's first byte when it is ASCII.
+            if root_prefix {
+                let word = &bytes[toks[i].span.clone()];
+                let list = match word.first() {
+                    Some(&b) if b.is_ascii() => Some(&self.root_prefixes[usize::from(b)]),
+                    Some(_) => text.text[toks[i].span.clone()]
+                        .chars()
+                        .next()
+                        .and_then(|first| self.prefixes.get(&(0, first))),
+                    None => None,
+                };
+                if let Some(list) = list {
+                    for (prefix, p) in list {
+                        if starts_with(word, prefix.as_bytes()) && emit(*p, i..i + 1) {
+                            return;
                         }
-                        Some(_) => word
-                            .chars()
-                            .next()
-                            .and_then(|first| self.prefixes.get(&(node, first))),
-                        None => None,
-                    };
+                    }
+                }
+            }
+            // The first step is an array index; most tokens stop here.
+            if id == NONE {
+                continue;
+            }
+            let mut node = self.root_child[id as usize];
+            if node == NONE {
+                continue;
+            }
+            let mut j = i;
+            loop {
+                let info = &self.nodes[node as usize];
+                for &p in &self.end_list[info.ends.start as usize..info.ends.end as usize] {
+                    if emit(p, i..j + 1) {
+                        return;
+                    }
+                }
+                j += 1;
+                if j == toks.len() || !(info.children || info.prefix) {
+                    break;
+                }
+                if info.prefix {
+                    let word = &text.text[toks[j].span.clone()];
+                    let list = word
+                        .chars()
+                        .next()
+                        .and_then(|first| self.prefixes.get(&(node, first)));
                     for (prefix, p) in list.into_iter().flatten() {
                         if starts_with(word.as_bytes(), prefix.as_bytes()) && emit(*p, i..j + 1) {
                             return;
@@ -231,23 +297,93 @@ impl PhraseSet {
                     }
                 }
                 let id = ids[j];
-                if id == NONE {
+                if !info.children || id == NONE {
                     break;
                 }
-                node = if node == 0 {
-                    self.root_child[id as usize]
-                } else {
-                    self.edges.get(&(node, id)).copied().unwrap_or(NONE)
-                };
+                node = self.below.get(node, id);
                 if node == NONE {
                     break;
                 }
-                for &p in &self.ends[node as usize] {
-                    if emit(p, i..j + 1) {
-                        return;
-                    }
-                }
             }
+        }
+    }
+}
+
+/// A trie node as the walk sees it.
+#[derive(Debug, Clone)]
+struct Node {
+    /// Its patterns, in [`PhraseSet::end_list`].
+    ends: Range<u32>,
+    /// Some edge leaves it.
+    children: bool,
+    /// Some prefix pattern continues from it.
+    prefix: bool,
+}
+
+/// Trie edges below the root, (node, token id) → node: an open-addressed table (linear probing, at most half
+/// full) keyed by both ids in one `u64`, hashed by one multiplication.
+#[derive(Debug, Clone)]
+struct Edges {
+    /// Per slot: (key, node), key [`EMPTY`] when free.
+    slots: Vec<(u64, u32)>,
+    /// 64 minus the number of index bits.
+    shift: u32,
+}
+
+const EMPTY: u64 = u64::MAX;
+
+impl Default for Edges {
+    fn default() -> Edges {
+        Edges {
+            slots: vec![(EMPTY, NONE); 2],
+            shift: 63,
+        }
+    }
+}
+
+impl Edges {
+    fn new(edges: &HashMap<(u32, u32), u32, RandomState>) -> Edges {
+        let size = (edges.len() * 2).next_power_of_two().max(2);
+        let mut table = Edges {
+            slots: vec![(EMPTY, NONE); size],
+            shift: 64 - size.trailing_zeros(),
+        };
+        for (&(node, id), &child) in edges {
+            let key = Self::key(node, id);
+            let mut i = table.slot(key);
+            while table.slots[i].0 != EMPTY {
+                i = (i + 1) & (size - 1);
+            }
+            table.slots[i] = (key, child);
+        }
+        table
+    }
+
+    #[inline]
+    fn key(node: u32, id: u32) -> u64 {
+        u64::from(node) << 32 | u64::from(id)
+    }
+
+    #[inline]
+    fn slot(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// The child of `node` by token `id`, or [`NONE`].
+    #[inline]
+    fn get(&self, node: u32, id: u32) -> u32 {
+        let key = Self::key(node, id);
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(key);
+        loop {
+            let (k, child) = self.slots[i];
+            if k == key {
+                return child;
+            }
+            if k == EMPTY {
+                return NONE;
+            }
+            i = (i + 1) & mask;
         }
     }
 }
@@ -266,72 +402,98 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The folded tokens patterns use, numbered: an open-addressed table (linear probing, at most half full) from a
-/// token's bytes to its id. Every token of every text is looked up here once, most of them in vain, so a miss
-/// is cheap: one hash over 8-byte chunks, and usually one slot whose hash differs or is empty.
+/// token's bytes to its id. Every token of every text is looked up here once, most of them in vain, so a lookup
+/// is cheap: a token of up to 8 bytes (most of them) is packed into a `u64` key, hashed with one multiplication
+/// and compared in the slot itself, without reading the stored word; longer ones are hashed over 8-byte chunks.
 #[derive(Debug, Clone)]
 struct Vocab {
-    /// Per slot: (hash, id), id [`NONE`] when empty.
-    slots: Vec<(u32, u32)>,
+    slots: Vec<Slot>,
     /// The tokens, by id.
     words: Vec<Box<[u8]>>,
 }
 
+/// One slot of [`Vocab`]: the token's length and key (see [`Vocab::key`]), and its id ([`NONE`] when empty).
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    len: u32,
+    id: u32,
+    key: u64,
+}
+
+const FREE: Slot = Slot {
+    len: 0,
+    id: NONE,
+    key: 0,
+};
+
 impl Default for Vocab {
     fn default() -> Vocab {
         Vocab {
-            slots: vec![(0, NONE); 16],
+            slots: vec![FREE; 16],
             words: Vec::new(),
         }
     }
 }
 
 impl Vocab {
-    /// Multiplicative hash of the bytes, seeded with the length: eight bytes at a time, and a short tail read as
-    /// two overlapping halves (as wyhash does) instead of copied into a buffer.
+    /// The token's hash and key. Up to 8 bytes, the key holds every byte (read as two overlapping halves, or the
+    /// first, middle and last of a shorter token, as wyhash does): with the length it is the token itself. Longer
+    /// tokens' key is their hash, and a match is confirmed on the stored bytes.
     #[inline]
-    fn hash(word: &[u8]) -> u64 {
+    fn key(word: &[u8]) -> (u64, u64) {
         const K: u64 = 0x517c_c1b7_2722_0a95;
+        let n = word.len();
+        if n <= 8 {
+            let key = if n >= 4 {
+                let lo = u32::from_le_bytes(word[..4].try_into().expect("four bytes"));
+                let hi = u32::from_le_bytes(word[n - 4..].try_into().expect("four bytes"));
+                u64::from(lo) | u64::from(hi) << 32
+            } else if n > 0 {
+                u64::from(word[0]) | u64::from(word[n / 2]) << 8 | u64::from(word[n - 1]) << 16
+            } else {
+                0
+            };
+            return ((key ^ (n as u64) << 59).wrapping_mul(K), key);
+        }
         let mix = |h: u64, v: u64| (h.rotate_left(5) ^ v).wrapping_mul(K);
-        let mut h = (word.len() as u64).wrapping_mul(K);
+        let mut h = (n as u64).wrapping_mul(K);
         let mut chunks = word.chunks_exact(8);
         for c in &mut chunks {
             h = mix(h, u64::from_le_bytes(c.try_into().expect("eight bytes")));
         }
         let rest = chunks.remainder();
-        let n = rest.len();
-        let v = if n >= 4 {
-            let lo = u32::from_le_bytes(rest[..4].try_into().expect("four bytes"));
-            let hi = u32::from_le_bytes(rest[n - 4..].try_into().expect("four bytes"));
-            u64::from(lo) | u64::from(hi) << 32
-        } else if n > 0 {
-            u64::from(rest[0]) | u64::from(rest[n / 2]) << 8 | u64::from(rest[n - 1]) << 16
-        } else {
-            return h;
-        };
-        mix(h, v)
+        if !rest.is_empty() {
+            // At least 8 bytes precede the remainder: the last 8 bytes of the word cover it.
+            h = mix(
+                h,
+                u64::from_le_bytes(word[n - 8..].try_into().expect("eight bytes")),
+            );
+        }
+        (h, h)
     }
 
-    /// The first slot to probe and the hash kept in the slot.
+    /// The first slot to probe: the high bits of a multiplicative hash are the well-mixed ones.
     #[inline]
-    fn place(&self, word: &[u8]) -> (usize, u32) {
-        let h = Self::hash(word);
-        // The high bits of a multiplicative hash are the well-mixed ones.
-        let bits = self.slots.len().trailing_zeros();
-        ((h >> (64 - bits)) as usize, (h >> 16) as u32)
+    fn place(&self, hash: u64) -> usize {
+        (hash >> (64 - self.slots.len().trailing_zeros())) as usize
     }
 
     /// The token's id, or [`NONE`].
     #[inline]
     fn id(&self, word: &[u8]) -> u32 {
         let mask = self.slots.len() - 1;
-        let (mut i, tag) = self.place(word);
+        let (hash, key) = Self::key(word);
+        let mut i = self.place(hash);
         loop {
-            let (t, id) = self.slots[i];
-            if id == NONE {
+            let s = self.slots[i];
+            if s.id == NONE {
                 return NONE;
             }
-            if t == tag && same(&self.words[id as usize], word) {
-                return id;
+            if s.key == key
+                && s.len as usize == word.len()
+                && (word.len() <= 8 || same(&self.words[s.id as usize], word))
+            {
+                return s.id;
             }
             i = (i + 1) & mask;
         }
@@ -346,7 +508,7 @@ impl Vocab {
         let id = u32::try_from(self.words.len()).expect("fewer than 4 billion tokens");
         self.words.push(word.as_bytes().into());
         if self.words.len() * 2 > self.slots.len() {
-            self.slots = vec![(0, NONE); self.slots.len() * 2];
+            self.slots = vec![FREE; self.slots.len() * 2];
             for k in 0..self.words.len() {
                 self.put(k as u32);
             }
@@ -358,11 +520,17 @@ impl Vocab {
 
     fn put(&mut self, id: u32) {
         let mask = self.slots.len() - 1;
-        let (mut i, tag) = self.place(&self.words[id as usize]);
-        while self.slots[i].1 != NONE {
+        let word = &self.words[id as usize];
+        let (hash, key) = Self::key(word);
+        let mut i = self.place(hash);
+        while self.slots[i].id != NONE {
             i = (i + 1) & mask;
         }
-        self.slots[i] = (tag, id);
+        self.slots[i] = Slot {
+            len: u32::try_from(word.len()).expect("tokens under 4 GB"),
+            id,
+            key,
+        };
     }
 }
 

@@ -159,138 +159,313 @@ fn tokenize(
     }
 }
 
-/// Byte classes of the ASCII tokeniser.
-const SPACE: u8 = 0;
-const WORD: u8 = 1;
+/// Byte flags of the ASCII tokeniser; a byte with none of `SPACE`, `WORD` and `TAG` is punctuation.
+/// Whitespace as `char::is_whitespace` (with vertical tab).
+const SPACE: u8 = 1;
+/// A word character, as `\w`.
+const WORD: u8 = 2;
 /// `#` and `@`: a tag when a word character follows, else punctuation.
-const TAG: u8 = 2;
-const PUNCT: u8 = 3;
+const TAG: u8 = 4;
+/// A lowercase letter.
+const LOWER: u8 = 8;
+/// An uppercase letter. The bit is ASCII's case bit, so `c | (flags & UPPER)` lowercases any byte.
+const UPPER: u8 = 0x20;
 
-/// Class of each ASCII byte: whitespace as `char::is_whitespace` (with vertical tab), word characters as `\w`.
-const CLASS: [u8; 128] = {
-    let mut t = [PUNCT; 128];
+/// Flags of each byte (all 256, so a `u8` indexes without a bounds check; non-ASCII bytes never occur here).
+const FLAGS: [u8; 256] = {
+    let mut t = [0u8; 256];
     let mut c = 0;
     while c < 128 {
         let b = c as u8;
         t[c] = if b.is_ascii_whitespace() || b == 0x0B {
             SPACE
-        } else if b.is_ascii_alphanumeric() || b == b'_' {
+        } else if b.is_ascii_lowercase() {
+            WORD | LOWER
+        } else if b.is_ascii_uppercase() {
+            WORD | UPPER
+        } else if b.is_ascii_digit() || b == b'_' {
             WORD
         } else if b == b'#' || b == b'@' {
             TAG
         } else {
-            PUNCT
+            0
         };
         c += 1;
     }
     t
 };
 
+#[inline(always)]
+fn flags(c: u8) -> u8 {
+    FLAGS[usize::from(c)]
+}
+
 /// [`tokenize`] for ASCII input (most posts), on bytes: the same tokens, without the char table, NFKC or
-/// Unicode lookups, each token classified, measured and folded in one pass over its bytes into a byte buffer.
-/// A unit test holds the two to the same output.
+/// Unicode lookups. Each token is found, folded, measured (caps, stretched letters) and copied in one pass over
+/// its bytes. A unit test holds the two to the same output.
 fn tokenize_ascii(input: &str, known: &dyn Fn(&str) -> bool, out: &mut Normalized) {
     let b = input.as_bytes();
-    let class = |c: u8| CLASS[usize::from(c & 0x7F)];
-    let word_at = |j: usize| b.get(j).is_some_and(|&n| class(n) == WORD);
-    // An apostrophe between word characters stays inside the word (`don't`).
-    let word_end = |mut j: usize| {
-        while j < b.len()
-            && (class(b[j]) == WORD || (b[j] == b'\'' && j > 0 && word_at(j - 1) && word_at(j + 1)))
-        {
-            j += 1;
-        }
-        j
-    };
+    let word_at = |j: usize| b.get(j).is_some_and(|&n| flags(n) & WORD != 0);
     // Folded text is built as bytes (no UTF-8 checks per push) and handed back as a String at the end.
     let mut text = std::mem::take(&mut out.text).into_bytes();
     let mut i = 0;
     while i < b.len() {
-        let c = b[i];
-        match class(c) {
-            SPACE => i += 1,
-            TAG if word_at(i + 1) => {
-                let j = word_end(i + 1);
-                if c == b'#' {
-                    push_ascii(out, &mut text, input, i..j, TokenKind::Hashtag, known);
-                    let mut parts = hashtag_parts(input, i + 1..j);
-                    if parts.is_empty() {
-                        parts = known_words(input, i + 1..j, known);
-                    }
-                    for part in parts {
-                        push_ascii(out, &mut text, input, part, TokenKind::Word, known);
-                    }
-                } else {
-                    push_ascii(out, &mut text, input, i..j, TokenKind::Handle, known);
-                }
-                i = j;
+        let f = flags(b[i]);
+        if f & SPACE != 0 {
+            i += 1;
+        } else if f & WORD != 0 {
+            i = push_ascii::<true>(out, &mut text, b, i, i, b.len(), TokenKind::Word, known);
+        } else if f & TAG != 0 && word_at(i + 1) {
+            let kind = if b[i] == b'#' {
+                TokenKind::Hashtag
+            } else {
+                TokenKind::Handle
+            };
+            let j = push_ascii::<true>(out, &mut text, b, i, i + 1, b.len(), kind, known);
+            if kind == TokenKind::Hashtag {
+                hashtag_words_ascii(out, &mut text, input, i + 1..j, known);
             }
-            WORD => {
-                let j = word_end(i);
-                push_ascii(out, &mut text, input, i..j, TokenKind::Word, known);
-                i = j;
+            i = j;
+        } else {
+            let mut j = i + 1;
+            while j < b.len() && {
+                let f = flags(b[j]);
+                f & (SPACE | WORD) == 0 && (f & TAG == 0 || !word_at(j + 1))
+            } {
+                j += 1;
             }
-            _ => {
-                let mut j = i + 1;
-                while j < b.len()
-                    && match class(b[j]) {
-                        PUNCT => true,
-                        TAG => !word_at(j + 1),
-                        _ => false,
-                    }
-                {
-                    j += 1;
-                }
-                push_ascii(out, &mut text, input, i..j, TokenKind::Punct, known);
-                i = j;
-            }
+            // Punctuation folds to itself and has no letters: neither caps nor stretched.
+            let start = text.len();
+            text.extend_from_slice(&b[i..j]);
+            text.push(b' ');
+            out.tokens.push(Token {
+                span: start..start + (j - i),
+                original: i..j,
+                kind: TokenKind::Punct,
+                caps: false,
+                stretched: false,
+            });
+            i = j;
         }
     }
     out.text = String::from_utf8(text).expect("ASCII folds to ASCII");
 }
 
-/// [`push`] for an ASCII token, into the byte buffer `text`: folding, the caps test and the stretch test in one
-/// pass over its bytes.
-#[inline]
-fn push_ascii(
+/// Folds one ASCII token into `text` and records it; returns where it ends. The token starts at `from`; its
+/// word part at `body` (after a `#` or `@`). With `SCAN`, the word runs to the first byte that cannot be in a
+/// word (an apostrophe stays between word characters); without, it is exactly `body..end`. Folding, the caps
+/// test and the stretch test share the one pass over the bytes.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn push_ascii<const SCAN: bool>(
     out: &mut Normalized,
     text: &mut Vec<u8>,
-    input: &str,
-    original: Range<usize>,
+    b: &[u8],
+    from: usize,
+    body: usize,
+    end: usize,
     kind: TokenKind,
     known: &dyn Fn(&str) -> bool,
-) {
-    let piece = &input.as_bytes()[original.clone()];
+) -> usize {
+    // First find the token's end and the union of its bytes' flags, then copy it and fold only what needs it:
+    // most tokens have no uppercase letter and no doubled one.
+    let mut j = body;
+    let mut seen = 0u8;
+    if SCAN {
+        loop {
+            while let Some(&c) = b.get(j) {
+                let f = flags(c);
+                if f & WORD == 0 {
+                    break;
+                }
+                seen |= f;
+                j += 1;
+            }
+            // An apostrophe between word characters stays inside the word (`don't`).
+            if b.get(j) == Some(&b'\'') && b.get(j + 1).is_some_and(|&n| flags(n) & WORD != 0) {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+    } else {
+        j = end;
+        seen = b[body..end].iter().fold(0, |s, &c| s | flags(c));
+    }
     let start = text.len();
-    let (mut upper, mut lower) = (0usize, false);
-    // The two previous bytes, folded; 0 is never a letter, so the first two bytes cannot end a run.
-    let (mut p1, mut p2) = (0u8, 0u8);
-    let mut stretched = false;
-    text.extend(piece.iter().map(|&c| {
-        let l = c.to_ascii_lowercase();
-        upper += usize::from(c.is_ascii_uppercase());
-        lower |= c.is_ascii_lowercase();
-        stretched |= l == p1 && l == p2 && l.is_ascii_lowercase();
-        (p2, p1) = (p1, l);
-        l
-    }));
-    // Punctuation has no letters, so neither test can hold for it.
-    let caps = upper >= 2 && !lower;
+    if j - from <= 16 && from + 16 <= b.len() {
+        // A copy of a constant 16 bytes is two moves, then cut to size; `memcpy` of a few bytes branches on the
+        // size, and token sizes vary too much for those branches to be predicted.
+        text.extend_from_slice(&b[from..from + 16]);
+        text.truncate(start + (j - from));
+    } else {
+        text.extend_from_slice(&b[from..j]);
+    }
+    let mut caps = false;
+    if seen & UPPER != 0 {
+        let mut upper = 0u32;
+        for c in &mut text[start..] {
+            let u = flags(*c) & UPPER;
+            upper += u32::from(u != 0);
+            *c |= u;
+        }
+        caps = upper >= 2 && seen & LOWER == 0;
+    }
+    // Stretched: some letter three times in a row.
+    let stretched = seen & (UPPER | LOWER) != 0
+        && text[start..]
+            .windows(3)
+            .any(|w| w[0] == w[1] && w[1] == w[2] && w[0].is_ascii_lowercase());
     if stretched {
         let folded = std::str::from_utf8(&text[start..]).expect("ASCII");
         let shrunk = shrink(folded, known);
         text.truncate(start);
         text.extend_from_slice(shrunk.as_bytes());
     }
-    let end = text.len();
+    let span = start..text.len();
     text.push(b' ');
     out.tokens.push(Token {
-        span: start..end,
-        original,
+        span,
+        original: from..j,
         kind,
         caps,
         stretched,
     });
+    j
+}
+
+/// The word tokens a hashtag's body (`input[body]`, ASCII) adds after the hashtag: its parts at case changes,
+/// else its known words, as [`hashtag_parts`] and [`known_words`] find them, without their allocations.
+fn hashtag_words_ascii(
+    out: &mut Normalized,
+    text: &mut Vec<u8>,
+    input: &str,
+    body: Range<usize>,
+    known: &dyn Fn(&str) -> bool,
+) {
+    let b = input.as_bytes();
+    let split = hashtag_parts_ascii(b, body.clone(), |p| {
+        push_ascii::<false>(
+            out,
+            text,
+            b,
+            p.start,
+            p.start,
+            p.end,
+            TokenKind::Word,
+            known,
+        );
+    });
+    if split == 0 {
+        let mut parts: [Range<usize>; 6] = Default::default();
+        let count = known_words_ascii(b, body, known, &mut parts);
+        for p in &parts[..count] {
+            push_ascii::<false>(
+                out,
+                text,
+                b,
+                p.start,
+                p.start,
+                p.end,
+                TokenKind::Word,
+                known,
+            );
+        }
+    }
+}
+
+/// [`hashtag_parts`] for an ASCII body: calls `f` with each part when there are two or more, and returns how
+/// many (0 when fewer than two).
+fn hashtag_parts_ascii(b: &[u8], body: Range<usize>, mut f: impl FnMut(Range<usize>)) -> usize {
+    let s = &b[body.clone()];
+    let lower = |c: u8| c.is_ascii_lowercase();
+    let upper = |c: u8| c.is_ascii_uppercase();
+    let alpha = |c: u8| c.is_ascii_alphabetic();
+    let digit = |c: u8| c.is_ascii_digit();
+    // Each raw part, trimmed of underscores, when not empty.
+    let mut emit = |r: Range<usize>, count: &mut usize, call: bool| {
+        let (mut a, mut z) = (r.start, r.end);
+        while a < z && s[a] == b'_' {
+            a += 1;
+        }
+        while z > a && s[z - 1] == b'_' {
+            z -= 1;
+        }
+        if a < z {
+            *count += 1;
+            if call {
+                f(body.start + a..body.start + z);
+            }
+        }
+    };
+    // Two passes: the parts are only words of their own when there are at least two.
+    let mut total = 0;
+    for call in [false, true] {
+        if call && total < 2 {
+            break;
+        }
+        let mut count = 0;
+        let mut start = 0;
+        for k in 1..s.len() {
+            let (prev, cur) = (s[k - 1], s[k]);
+            let next = s.get(k + 1).copied();
+            let boundary = (lower(prev) && upper(cur))
+                || (alpha(prev) != alpha(cur) && (digit(prev) || digit(cur)))
+                || (upper(prev) && upper(cur) && next.is_some_and(lower))
+                || prev == b'_';
+            if boundary {
+                emit(start..k, &mut count, call);
+                start = k;
+            }
+        }
+        emit(start..s.len(), &mut count, call);
+        total = count;
+    }
+    if total >= 2 { total } else { 0 }
+}
+
+/// [`known_words`] for an ASCII body: the cuts go into `parts` (at most six), and their number is returned (0
+/// when the body cannot be covered by two or more known words).
+fn known_words_ascii(
+    b: &[u8],
+    body: Range<usize>,
+    known: &dyn Fn(&str) -> bool,
+    parts: &mut [Range<usize>; 6],
+) -> usize {
+    let s = &b[body.clone()];
+    if s.len() > 60 || !s.iter().all(u8::is_ascii_alphabetic) {
+        return 0;
+    }
+    // Folded once: every candidate is a slice of it.
+    let mut folded = [0u8; 60];
+    for (f, c) in folded.iter_mut().zip(s) {
+        *f = c.to_ascii_lowercase();
+    }
+    let folded = std::str::from_utf8(&folded[..s.len()]).expect("ASCII");
+    // best[k] = (parts, previous cut) for the prefix of k bytes.
+    let mut best: [Option<(usize, usize)>; 61] = [None; 61];
+    best[0] = Some((0, 0));
+    for end in 1..=s.len() {
+        for start in 0..end.saturating_sub(1) {
+            let Some((n, _)) = best[start] else {
+                continue;
+            };
+            if n < 6 && known(&folded[start..end]) && best[end].is_none_or(|(p, _)| n + 1 < p) {
+                best[end] = Some((n + 1, start));
+            }
+        }
+    }
+    let mut k = s.len();
+    let count = match best[k] {
+        Some((n, _)) if n >= 2 => n,
+        _ => return 0,
+    };
+    for slot in (0..count).rev() {
+        let (_, prev) = best[k].expect("on the best path");
+        parts[slot] = body.start + prev..body.start + k;
+        k = prev;
+    }
+    count
 }
 
 /// Ends the token whose folded form starts at `start` in `out.text`: shrinks it if stretched, adds the space and

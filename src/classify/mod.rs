@@ -158,6 +158,9 @@ pub struct Classifier {
     regexes: Vec<(usize, Regex)>,
     /// Regexes with no gate words, tried on every text.
     ungated: Vec<usize>,
+    /// Per regex, when it has gate words and looks at nothing before its match: itself anchored at the start
+    /// (`^(?:…)`), to tell cheaply whether any match starts at a gate word before searching the whole text.
+    anchored: Vec<Option<Regex>>,
     /// Single words the packs know: how stretched words are shrunk and lowercase hashtags split.
     vocab: HashSet<Box<str>, foldhash::fast::RandomState>,
     detector: crate::lang::Detector,
@@ -245,6 +248,10 @@ impl Classifier {
                 None => ungated.push(k),
             }
         }
+        let anchored = regex_list
+            .iter()
+            .map(|(_, re)| anchored_form(re.as_str()))
+            .collect();
         // Lexicon words a rule already lists keep the rule's weight.
         let listed: HashSet<String> = patterns
             .iter()
@@ -308,6 +315,7 @@ impl Classifier {
             roles,
             regexes: regex_list,
             ungated,
+            anchored,
             vocab,
             detector: crate::lang::Detector::new(&langs),
             complaint_at,
@@ -350,7 +358,7 @@ impl Classifier {
         found.clear();
         others.clear();
         gates.clear();
-        gates.extend_from_slice(&self.ungated);
+        gates.extend(self.ungated.iter().map(|&k| (k, ANYWHERE)));
         self.matcher
             .for_each_match(n, |m| match self.roles[m.pattern] {
                 Role::Rule(rule, weight) => found.push(Found {
@@ -358,7 +366,7 @@ impl Classifier {
                     weight,
                     tokens: m.tokens,
                 }),
-                Role::RegexGate(k) => gates.push(k),
+                Role::RegexGate(k) => gates.push((k, m.tokens.start)),
                 role => others.push((role, m.tokens)),
             });
         longest_first(found, taken, n.tokens.len());
@@ -397,10 +405,22 @@ impl Classifier {
         self.verdict(score, complaint, lang, found, hits)
     }
 
-    /// Adds the first whole-word match of each regex in `which` to `found`.
-    fn regex_hits(&self, n: &Normalized, which: &[usize], found: &mut Vec<Found>) {
+    /// Adds the first whole-word match of each regex in `which` (regex, gate word's token; sorted) to `found`.
+    fn regex_hits(&self, n: &Normalized, which: &[(usize, usize)], found: &mut Vec<Found>) {
         let bytes = n.text.as_bytes();
-        for &k in which {
+        for group in which.chunk_by(|a, b| a.0 == b.0) {
+            let k = group[0].0;
+            // A whole-word match starts at one of its gate words: when the regex matches at none of them, the
+            // search over the whole text (most of a regex's cost) cannot find one. Each anchored try may read to
+            // the end of the text, so only a few are made: many gate words in a long post would make it quadratic.
+            if let Some(anchored) = &self.anchored[k]
+                && group.len() <= MAX_ANCHORED_TRIES
+                && group.iter().all(|&(_, t)| {
+                    t != ANYWHERE && !anchored.is_match(&n.text[n.tokens[t].span.start..])
+                })
+            {
+                continue;
+            }
             let (rule, re) = &self.regexes[k];
             let whole_words = |m: &regex::Match| {
                 m.start() > 0
@@ -448,8 +468,10 @@ impl Classifier {
         found: &[Found],
         hits: Vec<Hit>,
     ) -> Verdict {
-        let mut rules: Vec<Arc<str>> = Vec::new();
-        let mut tags: Vec<Arc<str>> = Vec::new();
+        // Sized up front: one allocation each (none when nothing fired) instead of growing from empty.
+        let mut rules: Vec<Arc<str>> = Vec::with_capacity(found.len());
+        let mut tags: Vec<Arc<str>> =
+            Vec::with_capacity(found.iter().map(|f| self.rules[f.rule].tags.len()).sum());
         for f in found {
             let r = &self.rules[f.rule];
             if !rules.contains(&r.name) {
@@ -485,8 +507,8 @@ struct Scratch {
     found: Vec<Found>,
     others: Vec<(Role, Range<usize>)>,
     taken: Vec<bool>,
-    /// Regexes to try.
-    gates: Vec<usize>,
+    /// Regexes to try: (regex, token of a gate word, or [`ANYWHERE`] for an ungated regex).
+    gates: Vec<(usize, usize)>,
 }
 
 thread_local! {
@@ -663,6 +685,25 @@ fn regex_gate(re: &str) -> Option<Vec<String>> {
     words.sort();
     words.dedup();
     Some(words)
+}
+
+/// At most this many anchored tries of a regex, one per gate word, before searching the whole text instead.
+const MAX_ANCHORED_TRIES: usize = 8;
+
+/// An ungated regex's place in [`Scratch::gates`]: it runs on every text.
+const ANYWHERE: usize = usize::MAX;
+
+/// `re` anchored at the start of the text, for [`Classifier::regex_hits`] to run from a gate word's first byte
+/// on the text from there on. Only when `re` asserts nothing but the end of the text (`$`): anything that looks
+/// back (`^`, `\b`) would see a different text before the cut.
+fn anchored_form(re: &str) -> Option<Regex> {
+    use regex_syntax::hir::Look;
+    let hir = regex_syntax::parse(re).ok()?;
+    let looks = hir.properties().look_set();
+    if !looks.remove(Look::End).is_empty() {
+        return None;
+    }
+    Regex::new(&format!("^(?:{re})")).ok()
 }
 
 fn round(x: f64) -> f64 {
