@@ -18,21 +18,22 @@
 //! whose parent chain reaches the complaint: any comment of the tree for a post, the complaint's descendants for a
 //! comment. "Load more" stubs (`kind: "more"`) are not expanded.
 
+mod wire;
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use super::api::{self, Headers};
 use super::{FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
 use crate::config::{KindCtx, Secret};
 use crate::http::RateLimit;
-use crate::mention::Mention;
+use wire::{Listing, ListingData, Thing, Thread, TokenAnswer};
 
 /// Reddit's documented free-tier limit: 100 requests a minute per OAuth client id.
 pub const DEFAULT_LIMIT: RateLimit = RateLimit::new(100, Duration::from_secs(60));
@@ -594,134 +595,6 @@ struct ListingSpec {
     query: Vec<(&'static str, String)>,
     /// Read with `before=<newest seen>` (chronological listings), or from the top each time (search).
     anchored: bool,
-}
-
-/// What a complaint's [`Mention::thread`] holds.
-#[derive(Serialize, Deserialize)]
-struct Thread {
-    /// The complaint's fullname (`t3_…` post or `t1_…` comment).
-    name: String,
-    /// Its post's fullname (`t3_…`; the post itself for a post).
-    link_id: String,
-}
-
-/// `POST /api/v1/access_token`.
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: Option<String>,
-    expires_in: Option<f64>,
-    error: Option<serde_json::Value>,
-}
-
-/// `{kind: "Listing", data: {...}}`.
-#[derive(Deserialize)]
-struct Listing {
-    data: ListingData,
-}
-
-#[derive(Deserialize)]
-struct ListingData {
-    after: Option<String>,
-    before: Option<String>,
-    #[serde(default)]
-    children: Vec<Thing>,
-}
-
-/// A post (`t3`), comment (`t1`) or "load more" stub (`more`).
-#[derive(Deserialize)]
-struct Thing {
-    kind: String,
-    data: ThingData,
-}
-
-#[derive(Deserialize)]
-struct ThingData {
-    name: Option<String>,
-    author: Option<String>,
-    title: Option<String>,
-    selftext: Option<String>,
-    body: Option<String>,
-    created_utc: Option<f64>,
-    permalink: Option<String>,
-    link_id: Option<String>,
-    #[serde(default)]
-    replies: Replies,
-}
-
-/// A comment's `replies`: a Listing, or `""` when there are none.
-#[derive(Deserialize, Default)]
-#[serde(untagged)]
-enum Replies {
-    Listing(Box<Listing>),
-    #[default]
-    None,
-    Other(serde::de::IgnoredAny),
-}
-
-impl Replies {
-    fn children(&self) -> &[Thing] {
-        match self {
-            Replies::Listing(l) => &l.data.children,
-            _ => &[],
-        }
-    }
-}
-
-impl ThingData {
-    fn time(&self) -> Option<DateTime<Utc>> {
-        let t = self.created_utc.filter(|t| t.is_finite())?;
-        DateTime::from_timestamp_millis((t * 1000.0).round() as i64)
-    }
-
-    fn url(&self) -> Option<String> {
-        let p = self.permalink.as_deref()?;
-        Some(if p.starts_with("http") {
-            p.to_string()
-        } else {
-            format!("{WEB}{p}")
-        })
-    }
-}
-
-impl Thing {
-    fn to_mention(&self, ctx: &PollCtx<'_>) -> Option<Mention> {
-        let d = &self.data;
-        let name = d.name.clone()?;
-        let (text, link_id) = match self.kind.as_str() {
-            "t3" => {
-                let title = plain(d.title.as_deref().unwrap_or_default());
-                let body = plain(d.selftext.as_deref().unwrap_or_default());
-                let text = match (title.is_empty(), body.is_empty()) {
-                    (false, false) => format!("{title}\n{body}"),
-                    (false, true) => title,
-                    _ => body,
-                };
-                (text, name.clone())
-            }
-            // A comment is its own words: the post's title is someone else's.
-            "t1" => (
-                plain(d.body.as_deref().unwrap_or_default()),
-                d.link_id.clone()?,
-            ),
-            _ => return None,
-        };
-        let thread = serde_json::to_string(&Thread {
-            name: name.clone(),
-            link_id,
-        })
-        .expect("strings serialise");
-        Some(Mention {
-            source: ctx.name.to_string(),
-            key: name,
-            url: d.url(),
-            author: d.author.clone().filter(|a| a != "[deleted]"),
-            text,
-            published_at: d.time(),
-            fetched_at: ctx.now,
-            lang: None,
-            thread: Some(thread),
-        })
-    }
 }
 
 #[cfg(test)]
