@@ -28,6 +28,12 @@ const AUTH_BACKOFF: Duration = Duration::from_secs(15 * 60);
 /// Most reply checks after one poll, so many open cases never flood a platform; the rest wait for the next poll.
 const REPLY_CHECKS_PER_POLL: usize = 20;
 
+/// When an open case's thread was last searched, and how that search failed, if it did.
+struct Checked {
+    at: Instant,
+    error: Option<String>,
+}
+
 /// One source's polling loop.
 pub struct Poller {
     /// The source.
@@ -59,7 +65,7 @@ impl Poller {
         let mut failures = state.failures;
         let mut last_error: Option<String> = None;
         // When each open case's thread was last searched (in memory: a restart searches them all again).
-        let mut checked: HashMap<i64, Instant> = HashMap::new();
+        let mut checked: HashMap<i64, Checked> = HashMap::new();
         // A restart keeps the schedule (no stampede), but never waits longer than one interval.
         let mut wait = state
             .next_poll_at
@@ -150,7 +156,7 @@ impl Poller {
     async fn check_replies(
         &self,
         cursor: &crate::source::Cursor,
-        checked: &mut HashMap<i64, Instant>,
+        checked: &mut HashMap<i64, Checked>,
     ) {
         let name = self.spec.name.clone();
         let open = match self.store.call(move |s| s.open_threads(&name)).await {
@@ -165,9 +171,13 @@ impl Poller {
             .into_iter()
             .filter(|o| self.accounts.get(&o.brand).is_some_and(|a| !a.is_empty()))
             .collect();
-        due.sort_by_key(|o| checked.get(&o.case_id).copied());
+        due.sort_by_key(|o| checked.get(&o.case_id).map(|c| c.at));
         for open in due.into_iter().take(REPLY_CHECKS_PER_POLL) {
-            checked.insert(open.case_id, Instant::now());
+            let last_error = checked.remove(&open.case_id).and_then(|c| c.error);
+            let mark = checked.entry(open.case_id).or_insert(Checked {
+                at: Instant::now(),
+                error: None,
+            });
             let check = ReplyCheck {
                 case_id: open.case_id,
                 key: open.key,
@@ -185,8 +195,16 @@ impl Poller {
                 Ok(Some(reply)) => reply,
                 Ok(None) => continue,
                 Err(e) => {
-                    tracing::warn!(source = %self.spec.name, case = check.case_id, error = %e,
-                        "reply check failed; trying again after the next poll");
+                    let message = e.to_string();
+                    // Once per case and error, not once a poll: a deleted complaint fails the same way for ever.
+                    if last_error.as_deref() == Some(&message) {
+                        tracing::debug!(source = %self.spec.name, case = check.case_id, error = %message,
+                            "reply check failed again");
+                    } else {
+                        tracing::warn!(source = %self.spec.name, case = check.case_id, error = %message,
+                            "reply check failed; trying again after the next poll");
+                    }
+                    mark.error = Some(message);
                     if e.retry_after().is_some() || e.needs_operator() {
                         return;
                     }

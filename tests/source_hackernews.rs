@@ -294,3 +294,45 @@ fn a_reply_after_the_deadline_still_closes_the_case_and_is_marked_late() {
         },
     );
 }
+
+#[test]
+fn a_reply_check_that_keeps_failing_is_reported_once_and_retried_each_poll() {
+    let server = ApiServer::start();
+    let now = Utc::now();
+    server.get(
+        SEARCH,
+        Answer::json(payload("hackernews", "search_incremental.json", now)),
+    );
+    // The complaint was deleted: its thread answers 404 for ever (the other complaint's thread is fine).
+    server.get(
+        "/api/v1/items/41000123",
+        Answer::status(404, r#"{"status":404,"error":"Not Found"}"#),
+    );
+    server.get(
+        "/api/v1/items/41000200",
+        Answer::json(r#"{"id":41000200,"children":[]}"#),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "{}{}{}",
+        source(&server),
+        sla("1h", &[("0s", &["log"])]),
+        file_notifier("log", "alerts.jsonl")
+    );
+    let config = write_config(dir.path(), &body);
+    let daemon = support::daemon::Daemon::spawn(dir.path(), &["run", "--config", &config], &[]);
+    let retried = support::feeds::wait_until(Duration::from_secs(15), || {
+        server.hits("/api/v1/items/41000123") >= 3
+    });
+    let log = daemon.log();
+    assert!(
+        retried,
+        "the failing check is tried again after each poll:\n{log}"
+    );
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("reply check failed"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "reported once, not once a poll:\n{log}");
+    assert!(warnings[0].contains("HTTP 404"), "{}", warnings[0]);
+}
