@@ -191,6 +191,25 @@ impl KindCtx<'_> {
         }
     }
 
+    /// Like [`KindCtx::secret`] for a secret the kind cannot work without: when neither `{key}_env` nor
+    /// `{key}_file` is given, a problem at `{key}_env` says what the secret is (`what`).
+    pub fn required_secret(
+        &mut self,
+        key: &str,
+        env: Option<&str>,
+        file: Option<&str>,
+        what: &str,
+    ) -> Option<Secret> {
+        if env.is_none() && file.is_none() {
+            self.problem(
+                &format!("{key}_env"),
+                format!("missing `{key}_env` or `{key}_file`: {what} (never written in the config itself)"),
+            );
+            return None;
+        }
+        self.secret(key, env, file)
+    }
+
     /// Reads kind-specific keys into `T`, reporting unknown keys and type errors.
     pub fn read<T: DeserializeOwned>(&mut self, kind: &str, options: &toml::Table) -> Option<T> {
         let mut unknown = Vec::new();

@@ -129,18 +129,29 @@ pub fn base_url(
     default: &str,
     ctx: &mut crate::config::KindCtx<'_>,
 ) -> Option<url::Url> {
+    http_url("base_url", value, default, ctx)
+}
+
+/// Reads an http(s) URL key (`base_url`, `auth_url`, …), default `default`; a problem is recorded at `key`
+/// otherwise.
+pub fn http_url(
+    key: &str,
+    value: Option<&str>,
+    default: &str,
+    ctx: &mut crate::config::KindCtx<'_>,
+) -> Option<url::Url> {
     let text = value.unwrap_or(default);
     match url::Url::parse(text) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Some(u),
         Ok(u) => {
             ctx.problem(
-                "base_url",
+                key,
                 format!("unsupported scheme {:?} (use http or https)", u.scheme()),
             );
             None
         }
         Err(e) => {
-            ctx.problem("base_url", format!("{text:?} is not a URL: {e}"));
+            ctx.problem(key, format!("{text:?} is not a URL: {e}"));
             None
         }
     }

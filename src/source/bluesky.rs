@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::api::{self, Headers};
-use super::{FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
+use super::{FoundReply, PollCtx, Polled, ReplyCheck, SourceError, parse_time};
 use crate::config::{KindCtx, Secret};
 use crate::http::{FetchError, RateLimit};
 use crate::mention::Mention;
@@ -102,17 +102,12 @@ impl BlueskySource {
                 "missing `handle`: the Bluesky account that logs in (search needs a session)",
             );
         }
-        let password = ctx.secret(
+        let password = ctx.required_secret(
             "app_password",
             o.app_password_env.as_deref(),
             o.app_password_file.as_deref(),
+            "the account's app password",
         );
-        if password.is_none() && o.app_password_env.is_none() && o.app_password_file.is_none() {
-            ctx.problem(
-                "app_password_env",
-                "missing `app_password_env` or `app_password_file`: the account's app password (never inline)",
-            );
-        }
         let lang = o.lang.map(|l| l.trim().to_string());
         if lang.as_deref() == Some("") {
             ctx.problem(
@@ -349,12 +344,6 @@ fn jwt_expiry(token: &str) -> Option<DateTime<Utc>> {
         .ok()?;
     let claims: Claims = serde_json::from_slice(&bytes).ok()?;
     DateTime::from_timestamp(claims.exp, 0)
-}
-
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text.trim())
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Whether `author` is one of `accounts`: by handle or DID; an account written without a dot (not a Bluesky

@@ -421,9 +421,7 @@ fn post_url(base: &url::Url, slug: Option<&str>, topic_id: u64, post_number: u64
 }
 
 fn parse_time(t: Option<&str>) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(t?)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    super::parse_time(t?)
 }
 
 /// Where a complaint stands: what `find_reply` needs ([`Mention::thread`], as JSON).

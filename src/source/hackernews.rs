@@ -203,11 +203,6 @@ impl Item {
     fn time(&self) -> Option<DateTime<Utc>> {
         self.created_at_i
             .and_then(|t| DateTime::from_timestamp(t, 0))
-            .or_else(|| {
-                let t = self.created_at.as_deref()?;
-                DateTime::parse_from_rfc3339(t)
-                    .ok()
-                    .map(|t| t.with_timezone(&Utc))
-            })
+            .or_else(|| super::parse_time(self.created_at.as_deref()?))
     }
 }

@@ -16,12 +16,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::api::{self, Headers};
-use super::{FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
+use super::{FoundReply, PollCtx, Polled, ReplyCheck, SourceError, parse_time};
 use crate::config::KindCtx;
 use crate::http::{FetchError, RateLimit};
 use crate::mention::Mention;
@@ -324,19 +324,6 @@ fn goes_on<'a>(
         (Some(s), Some(o)) => o > s,
         _ => true,
     }
-}
-
-/// A Lemmy time: RFC 3339 (`Z` or an offset, as 0.19 sends), or without a zone (as 0.18 sent), which is UTC.
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-                .ok()
-                .map(|t| t.and_utc())
-        })
 }
 
 /// Markdown as written, with any HTML in it stripped and entities decoded. A `<` that opens no tag (`<3`, `a < b`)

@@ -14,11 +14,10 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::api::{self, Headers};
-use super::{FoundReply, PollCtx, Polled, ReplyCheck, SourceError};
+use super::{FoundReply, PollCtx, Polled, ReplyCheck, SourceError, parse_time};
 use crate::config::KindCtx;
 use crate::config::Secret;
 use crate::http::RateLimit;
@@ -378,12 +377,6 @@ fn advance(cursor: &mut BTreeMap<String, String>, key: &str, id: &str) {
     }
 }
 
-fn parse_time(t: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(t)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
 /// A status, as the REST API shows it.
 #[derive(Deserialize)]
 struct Status {
@@ -496,7 +489,7 @@ mod tests {
             timeout: std::time::Duration::from_secs(1),
             max_body: 1 << 20,
             cursor: &cursor,
-            now: Utc::now(),
+            now: chrono::Utc::now(),
             limit: None,
         };
         let mut out = Vec::new();

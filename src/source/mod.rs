@@ -299,6 +299,19 @@ impl SourceKind {
     }
 }
 
+/// A platform's post time: RFC 3339 with `Z` or an offset, or without a zone (older Lemmy), which is UTC.
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
 /// Whether `handle` is one of `accounts`: case-insensitive, a leading `@` ignored on either side.
 pub fn is_account(handle: &str, accounts: &[String]) -> bool {
     let handle = handle.trim().trim_start_matches('@');

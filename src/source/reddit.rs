@@ -139,8 +139,7 @@ impl RedditSource {
                 "missing `client_id`: the id of the Reddit app (under its name at reddit.com/prefs/apps)",
             );
         }
-        let client_secret = required_secret(
-            ctx,
+        let client_secret = ctx.required_secret(
             "client_secret",
             o.client_secret_env.as_deref(),
             o.client_secret_file.as_deref(),
@@ -153,15 +152,14 @@ impl RedditSource {
                 "missing `username`: the Reddit account the script app belongs to",
             );
         }
-        let password = required_secret(
-            ctx,
+        let password = ctx.required_secret(
             "password",
             o.password_env.as_deref(),
             o.password_file.as_deref(),
             "that account's password",
         );
         let base = api::base_url(o.base_url.as_deref(), "https://oauth.reddit.com", ctx);
-        let auth = auth_url(o.auth_url.as_deref(), ctx);
+        let auth = api::http_url("auth_url", o.auth_url.as_deref(), WEB, ctx);
         if o.max_pages == Some(0) {
             ctx.problem("max_pages", "must be at least 1");
         }
@@ -514,45 +512,6 @@ impl RedditSource {
             bearer: Secret::new(access),
             renew_at: Instant::now() + lifetime.saturating_sub(RENEW_BEFORE),
         })
-    }
-}
-
-/// A required secret: a problem names `{key}_env` when neither `{key}_env` nor `{key}_file` is given.
-fn required_secret(
-    ctx: &mut KindCtx<'_>,
-    key: &str,
-    env: Option<&str>,
-    file: Option<&str>,
-    what: &str,
-) -> Option<Secret> {
-    if env.is_none() && file.is_none() {
-        ctx.problem(
-            &format!("{key}_env"),
-            format!(
-                "missing `{key}_env` or `{key}_file`: {what} (never written in the config itself)"
-            ),
-        );
-        return None;
-    }
-    ctx.secret(key, env, file)
-}
-
-/// Reads the `auth_url` key: an http(s) URL, default `https://www.reddit.com`.
-fn auth_url(value: Option<&str>, ctx: &mut KindCtx<'_>) -> Option<url::Url> {
-    let text = value.unwrap_or(WEB);
-    match url::Url::parse(text) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Some(u),
-        Ok(u) => {
-            ctx.problem(
-                "auth_url",
-                format!("unsupported scheme {:?} (use http or https)", u.scheme()),
-            );
-            None
-        }
-        Err(e) => {
-            ctx.problem("auth_url", format!("{text:?} is not a URL: {e}"));
-            None
-        }
     }
 }
 
