@@ -501,11 +501,9 @@ struct Person {
 }
 
 impl Person {
-    /// Whether this is one of the brand's `accounts`: a configured `name@instance` matches that account anywhere;
-    /// a bare `name` only an account of the instance we ask, so a namesake elsewhere cannot close a case.
+    /// Whether this is one of the brand's `accounts`.
     fn is_one_of(&self, accounts: &[String]) -> bool {
-        super::is_account(&self.handle(), accounts)
-            || (self.local && super::is_account(&self.name, accounts))
+        super::is_federated_account(&self.name, &self.handle(), self.local, accounts)
     }
 
     /// `name@home-instance`, as Lemmy users write it; the bare name when the home is unknown.

@@ -279,12 +279,10 @@ impl MastodonSource {
         }
     }
 
-    /// Whether `acct` (as this instance shows it) is one of `accounts`: a configured `user@domain` matches the full
-    /// handle; a configured bare `user` matches only a local account of this instance.
+    /// Whether `acct` (as this instance shows it; a local account has no domain) is one of `accounts`.
     fn is_brand(&self, acct: &str, accounts: &[String]) -> bool {
         let acct = acct.trim_start_matches('@');
-        super::is_account(&self.full_acct(acct), accounts)
-            || (!acct.contains('@') && super::is_account(acct, accounts))
+        super::is_federated_account(acct, &self.full_acct(acct), !acct.contains('@'), accounts)
     }
 
     /// Looks for the brand's reply among the complaint's descendants.

@@ -323,6 +323,18 @@ pub fn is_account(handle: &str, accounts: &[String]) -> bool {
         })
 }
 
+/// Whether a fediverse account (Mastodon, Lemmy) is one of `accounts`: a configured `user@instance` matches the
+/// full handle from anywhere; a configured bare `user` matches only the account of that name on the instance we ask
+/// (`local`), so a namesake elsewhere cannot close a case.
+pub fn is_federated_account(
+    user: &str,
+    full_handle: &str,
+    local: bool,
+    accounts: &[String],
+) -> bool {
+    is_account(full_handle, accounts) || (local && is_account(user, accounts))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
