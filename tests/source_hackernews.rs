@@ -336,3 +336,30 @@ fn a_reply_check_that_keeps_failing_is_reported_once_and_retried_each_poll() {
     assert_eq!(warnings.len(), 1, "reported once, not once a poll:\n{log}");
     assert!(warnings[0].contains("HTTP 404"), "{}", warnings[0]);
 }
+
+#[tokio::test]
+async fn the_hosts_request_budget_holds_back_a_request_past_it() {
+    let server = ApiServer::start();
+    let now = Utc::now();
+    // Three pages on offer, but a budget of two requests an hour for the host.
+    let page =
+        payload("hackernews", "search_page0.json", now).replace("\"nbPages\": 2", "\"nbPages\": 3");
+    server.get(SEARCH, Answer::json(page));
+    let dir = tempfile::tempdir().unwrap();
+    let block =
+        source(&server).replace("timeout = \"3s\"", "timeout = \"1s\"") + "rate_limit = \"2/1h\"\n";
+    let spec = source_spec(dir.path(), &block);
+    assert_eq!(spec.limit.unwrap().to_string(), "2/1h");
+    let err = poll_once(&spec, &client(), &Cursor::default())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no complete response within"),
+        "{err}"
+    );
+    assert_eq!(
+        server.hits(SEARCH),
+        2,
+        "the third request waits for the budget, past the deadline"
+    );
+}
