@@ -98,8 +98,8 @@ pub enum Sentiment {
 pub struct Hit {
     /// The rule's name.
     pub rule: Arc<str>,
-    /// The matched words as written in the text.
-    pub text: String,
+    /// The matched words as written in the text (inline when short: most are).
+    pub text: smol_str::SmolStr,
     /// Byte offset of the match in the text.
     pub start: usize,
     /// Byte offset just past the match.
@@ -128,12 +128,13 @@ pub struct Verdict {
     pub hits: Vec<Hit>,
 }
 
-/// A compiled rule; names, tags and languages are shared with every verdict instead of copied into it.
+/// A compiled rule; names and tags are shared with every verdict instead of copied into it.
 struct Rule {
     name: Arc<str>,
     weight: f64,
     tags: Vec<Arc<str>>,
-    lang: Option<Arc<str>>,
+    /// Its pack's language, by index in [`Classifier::langs`]; none for a config rule.
+    lang: Option<usize>,
 }
 
 /// What a pattern of the automaton is.
@@ -164,6 +165,8 @@ pub struct Classifier {
     /// Single words the packs know: how stretched words are shrunk and lowercase hashtags split.
     vocab: HashSet<Box<str>, foldhash::fast::RandomState>,
     detector: crate::lang::Detector,
+    /// The packs' languages, sorted: [`Classifier::pack_vote`] counts votes by index.
+    langs: Vec<Arc<str>>,
     complaint_at: f64,
 }
 
@@ -221,6 +224,10 @@ impl Classifier {
         let mut roles = Vec::new();
         let mut regex_list = Vec::new();
         let mut rules = Vec::new();
+        let mut langs: Vec<Arc<str>> = packs.iter().map(|p| Arc::from(p.lang.as_str())).collect();
+        langs.sort();
+        langs.dedup();
+        let lang_index = |lang: &str| langs.iter().position(|l| &**l == lang);
         for (i, (r, lang)) in merged.into_iter().enumerate() {
             for p in r.words.iter().chain(&r.phrases) {
                 patterns.push(p.clone());
@@ -233,7 +240,7 @@ impl Classifier {
                 name: r.name.into(),
                 weight: r.weight,
                 tags: r.tags.into_iter().map(Arc::from).collect(),
-                lang: lang.map(Arc::from),
+                lang: lang.as_deref().and_then(lang_index),
             });
         }
         // A regex runs only on texts holding a word its matches can start with; the trie finds those words in the
@@ -266,7 +273,7 @@ impl Classifier {
                 name: format!("{}.lexicon", p.lang).into(),
                 weight: 0.0,
                 tags: vec![],
-                lang: Some(p.lang.as_str().into()),
+                lang: lang_index(&p.lang),
             });
             for (word, weight) in &p.lexicon {
                 if !listed.contains(crate::text::normalize(word).joined()) {
@@ -308,7 +315,7 @@ impl Classifier {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let langs: Vec<&str> = packs.iter().map(|p| p.lang.as_str()).collect();
+        let codes: Vec<&str> = packs.iter().map(|p| p.lang.as_str()).collect();
         Classifier {
             rules,
             matcher: PhraseSet::new(&patterns).expect("pack and config patterns are checked"),
@@ -317,7 +324,8 @@ impl Classifier {
             ungated,
             anchored,
             vocab,
-            detector: crate::lang::Detector::new(&langs),
+            detector: crate::lang::Detector::new(&codes),
+            langs,
             complaint_at,
         }
     }
@@ -353,6 +361,8 @@ impl Classifier {
             others,
             taken,
             gates,
+            votes,
+            ctx,
         } = scratch;
         normalize_into(text, &|w| self.vocab.contains(w), n);
         found.clear();
@@ -374,7 +384,7 @@ impl Classifier {
         gates.dedup();
         self.regex_hits(n, gates, found);
         found.sort_unstable_by_key(|f| (f.tokens.start, f.rule));
-        let ctx = Context::new(n, found, others);
+        ctx.fill(n, found, others);
         let mut hits = Vec::with_capacity(found.len());
         let mut sum = 0.0;
         let mut strongest_cue: f64 = 0.0;
@@ -389,7 +399,7 @@ impl Classifier {
                 n.tokens[f.tokens.start].original.start..n.tokens[f.tokens.end - 1].original.end;
             hits.push(Hit {
                 rule: rule.name.clone(),
-                text: text[original.clone()].to_string(),
+                text: smol_str::SmolStr::new(&text[original.clone()]),
                 start: original.start,
                 end: original.end,
                 weight: round(w),
@@ -400,7 +410,7 @@ impl Classifier {
         let complaint = score <= self.complaint_at || (strongest_cue <= STRONG_CUE && score < 0.5);
         let lang = match lang {
             Some(l) if !l.trim().is_empty() => Some(crate::lang::primary(l).into()),
-            _ => self.pack_vote(found),
+            _ => self.pack_vote(found, votes),
         };
         self.verdict(score, complaint, lang, found, hits)
     }
@@ -442,22 +452,24 @@ impl Classifier {
         }
     }
 
-    /// The language of the pack whose rules fired most.
-    fn pack_vote(&self, found: &[Found]) -> Option<Arc<str>> {
-        // A handful of hits at most: a list beats a hash map.
-        let mut langs: Vec<(&Arc<str>, usize)> = Vec::new();
+    /// The language of the pack whose rules fired most; of two as many, the first by name.
+    fn pack_vote(&self, found: &[Found], votes: &mut Vec<u32>) -> Option<Arc<str>> {
+        votes.clear();
+        votes.resize(self.langs.len(), 0);
         for f in found {
-            if let Some(l) = &self.rules[f.rule].lang {
-                match langs.iter_mut().find(|(k, _)| *k == l) {
-                    Some((_, c)) => *c += 1,
-                    None => langs.push((l, 1)),
-                }
+            if let Some(l) = self.rules[f.rule].lang {
+                votes[l] += 1;
             }
         }
-        langs
-            .into_iter()
-            .max_by_key(|(l, c)| (*c, std::cmp::Reverse(*l)))
-            .map(|(l, _)| l.clone())
+        // `langs` is sorted, so the first of the most voted is the first by name.
+        let mut best = None;
+        let mut top = 0;
+        for (l, &count) in votes.iter().enumerate() {
+            if count > top {
+                (best, top) = (Some(l), count);
+            }
+        }
+        best.map(|l| self.langs[l].clone())
     }
 
     fn verdict(
@@ -509,6 +521,10 @@ struct Scratch {
     taken: Vec<bool>,
     /// Regexes to try: (regex, token of a gate word, or [`ANYWHERE`] for an ungated regex).
     gates: Vec<(usize, usize)>,
+    /// Hits per pack language, for [`Classifier::pack_vote`].
+    votes: Vec<u32>,
+    /// What stands around the hits; refilled for each text.
+    ctx: Context,
 }
 
 thread_local! {
@@ -538,6 +554,7 @@ fn longest_first(found: &mut Vec<Found>, taken: &mut Vec<bool>, tokens: usize) {
 }
 
 /// What stands around the hits of one text: negators, intensifiers, contrast, punctuation.
+#[derive(Default)]
 struct Context {
     /// Last token of each negator that precedes its word.
     negator_ends: Vec<usize>,
@@ -553,18 +570,17 @@ struct Context {
 }
 
 impl Context {
-    fn new(n: &Normalized, hits: &[Found], others: &[(Role, Range<usize>)]) -> Context {
+    /// Refills the context for text `n` (its lists keep their buffers from the text before).
+    fn fill(&mut self, n: &Normalized, hits: &[Found], others: &[(Role, Range<usize>)]) {
         // A negator or intensifier that is part of a hit ("never arrived") belongs to that hit.
         let in_hit = |t: usize| hits.iter().any(|f| f.tokens.contains(&t));
-        let mut ctx = Context {
-            negator_ends: vec![],
-            negator_after_starts: vec![],
-            intensifier_at: Vec::new(),
-            contrast_at: None,
-            caps_differ: false,
-            exclamations: 0,
-            questions: 0,
-        };
+        let ctx = self;
+        ctx.negator_ends.clear();
+        ctx.negator_after_starts.clear();
+        ctx.intensifier_at.clear();
+        ctx.contrast_at = None;
+        ctx.exclamations = 0;
+        ctx.questions = 0;
         for (role, toks) in others {
             if toks.clone().any(in_hit) {
                 continue;
@@ -598,7 +614,6 @@ impl Context {
             }
         }
         ctx.caps_differ = caps && lower;
-        ctx
     }
 
     /// A hit's weight after the words around it.
