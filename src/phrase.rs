@@ -753,6 +753,100 @@ mod tests {
         assert_eq!(found(&["😡", ":("], "late 😡 :("), [(0, 1..2), (1, 2..3)]);
     }
 
+    /// Every match by brute force: each pattern's tokens compared at each position.
+    fn reference(patterns: &[&str], text: &Normalized) -> Vec<(usize, Range<usize>)> {
+        let words: Vec<&str> = text
+            .tokens
+            .iter()
+            .map(|t| &text.text[t.span.clone()])
+            .collect();
+        let mut all = Vec::new();
+        for (p, raw) in patterns.iter().enumerate() {
+            let (body, is_prefix) = match raw.trim().strip_suffix('*') {
+                Some(b) => (b, true),
+                None => (raw.trim(), false),
+            };
+            let n = normalize(body);
+            let want: Vec<&str> = n.tokens.iter().map(|t| &n.text[t.span.clone()]).collect();
+            for i in 0..words.len() {
+                let Some(got) = words.get(i..i + want.len()) else {
+                    continue;
+                };
+                let last = want.len() - 1;
+                let same_init = got[..last] == want[..last];
+                let last_ok = if is_prefix {
+                    got[last].starts_with(want[last])
+                } else {
+                    got[last] == want[last]
+                };
+                if same_init && last_ok {
+                    all.push((p, i..i + want.len()));
+                }
+            }
+        }
+        all.sort_by_key(|(p, r)| (r.start, r.end, *p));
+        all
+    }
+
+    #[test]
+    fn every_match_is_found_as_by_brute_force() {
+        let patterns = [
+            "1*",
+            "۱*",
+            "d",
+            "disappoint*",
+            "dis*",
+            "d*",
+            "refund*",
+            "not working",
+            "not",
+            "working",
+            "still not refunded",
+            "wait chestunna*",
+            "wait",
+            "చెత్త*",
+            "ఆలస్యం",
+            "నారతఁ ఆలస్య*",
+            "extraordinarily",
+            "extraordinarily bad",
+            "abcdefgh",
+            "abcdefg",
+            "abcdefghi",
+            "😡",
+            "a",
+            "ab c",
+            "a b c d",
+            "counterproductive*",
+        ];
+        let set = PhraseSet::new(patterns).unwrap();
+        let texts = [
+            "",
+            "d",
+            "1",
+            "12 days, 1x ۱۲ ۳",
+            "disappointed, dis, disa and d. refunded refund refun",
+            "still not refunded and not working not",
+            "wait chestunnam wait chestunna wait",
+            "చెత్తగా ఆలస్యం నారతఁ ఆలస్యంగా చెత్త",
+            "extraordinarily bad extraordinarily extraordinarilybad counterproductivity",
+            "abcdefgh abcdefg abcdefghi abcdefghij abcdef a ab c a b c d 😡😡 😡",
+            "A B C D ab c ab",
+            "wait",
+            "not",
+        ];
+        for t in texts {
+            let n = normalize(t);
+            let mut got: Vec<_> = set
+                .matches(&n)
+                .into_iter()
+                .map(|m| (m.pattern, m.tokens))
+                .collect();
+            got.sort_by_key(|(p, r)| (r.start, r.end, *p));
+            assert_eq!(got, reference(&patterns, &n), "{t:?}");
+            assert_eq!(set.is_match(&n), !got.is_empty(), "{t:?}");
+        }
+    }
+
     #[test]
     fn empty_patterns_are_errors_and_empty_sets_match_nothing() {
         assert!(PhraseSet::new(["  !? "]).is_ok());
