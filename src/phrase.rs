@@ -14,30 +14,21 @@ use crate::text::{Normalized, normalize};
 /// A compiled set of patterns.
 #[derive(Debug, Clone)]
 pub struct PhraseSet {
-    /// Every folded token some pattern uses, numbered.
+    /// Every folded token some pattern uses, numbered. Token `id`'s node below the root is `id + 1`, so the
+    /// first step of a walk is the vocabulary lookup itself.
     vocab: Vocab,
-    /// The root's child for each token, or [`NONE`]: the first step of every walk, without a hash lookup.
-    root_child: Vec<u32>,
-    /// Trie edges below the root: (node, token) → node. Only while compiling; then [`PhraseSet::below`].
-    edges: HashMap<(u32, u32), u32, RandomState>,
-    /// The same edges, in a table made for the walk.
+    /// Trie edges below the first token: (node, token id) → node.
     below: Edges,
-    /// Per node: the patterns that end there. Only while compiling; then [`PhraseSet::nodes`] and
-    /// [`PhraseSet::end_list`].
-    ends: Vec<Vec<u32>>,
     /// Per node, what the walk needs in one place: its patterns (a range of `end_list`), whether it has
     /// children and whether a prefix pattern continues from it.
     nodes: Vec<Node>,
     /// The patterns ending at each node, node after node.
     end_list: Vec<u32>,
-    /// Patterns whose last token is a prefix (`refund*`), by (node before it, its first character); those that
-    /// continue from the root with an ASCII first character are in `root_prefixes` instead.
+    /// Prefix patterns of one token (`refund*`): every token of every text is checked against these.
+    root_prefixes: RootPrefixes,
+    /// Prefix patterns with tokens before the prefix (`wait chestunna*`), by (node before it, its first
+    /// character).
     prefixes: HashMap<(u32, char), Vec<Prefix>, RandomState>,
-    /// Prefix patterns of one token starting with an ASCII character, by that character: every token of every
-    /// text is checked against these, so the check is an array index rather than a hash lookup.
-    root_prefixes: Vec<Vec<Prefix>>,
-    /// Per node: some prefix pattern continues from it.
-    has_prefix: Vec<bool>,
     /// Per pattern: how many tokens it has.
     tokens: Vec<usize>,
 }
@@ -64,25 +55,20 @@ pub struct PhraseMatch {
     pub tokens: Range<usize>,
 }
 
+/// A pattern while compiling: the ids of the tokens its trie path follows, its last token when that is a
+/// prefix, and how many tokens it has.
+type Parsed = (Vec<u32>, Option<Box<str>>, usize);
+
 impl PhraseSet {
     /// Compiles patterns; a trailing `*` makes the last token match as a prefix (`refund*` matches `refunded`).
     pub fn new<I: AsRef<str>>(
         patterns: impl IntoIterator<Item = I>,
     ) -> Result<PhraseSet, PhraseError> {
-        let mut set = PhraseSet {
-            vocab: Vocab::default(),
-            root_child: Vec::new(),
-            edges: HashMap::default(),
-            below: Edges::default(),
-            ends: vec![Vec::new()],
-            nodes: Vec::new(),
-            end_list: Vec::new(),
-            prefixes: HashMap::default(),
-            root_prefixes: vec![Vec::new(); 128],
-            has_prefix: vec![false],
-            tokens: Vec::new(),
-        };
-        for (index, p) in patterns.into_iter().enumerate() {
+        // The whole vocabulary first: the nodes below the root are numbered after it (token id + 1), the deeper
+        // ones after those.
+        let mut vocab = Vocab::default();
+        let mut parsed: Vec<Parsed> = Vec::new();
+        for p in patterns {
             let raw = p.as_ref().trim();
             let (body, is_prefix) = match raw.strip_suffix('*') {
                 Some(b) => (b, true),
@@ -92,75 +78,77 @@ impl PhraseSet {
             let Some((last, init)) = n.tokens.split_last() else {
                 return Err(PhraseError::Empty(raw.to_string()));
             };
-            let index = u32::try_from(index).expect("fewer than 4 billion patterns");
-            set.tokens.push(n.tokens.len());
             let word = |t: &crate::text::Token| &n.text[t.span.clone()];
             let path = if is_prefix { init } else { &n.tokens[..] };
+            let ids = path.iter().map(|t| vocab.insert(word(t))).collect();
+            let prefix = is_prefix.then(|| Box::from(word(last)));
+            parsed.push((ids, prefix, n.tokens.len()));
+        }
+        let first_deep = vocab.len() + 1;
+        let mut ends: Vec<Vec<u32>> = vec![Vec::new(); first_deep];
+        let mut has_prefix = vec![false; first_deep];
+        let mut edges: HashMap<(u32, u32), u32, RandomState> = HashMap::default();
+        let mut prefixes: HashMap<(u32, char), Vec<Prefix>, RandomState> = HashMap::default();
+        let mut root_prefixes = Vec::new();
+        let mut tokens = Vec::with_capacity(parsed.len());
+        for (index, (ids, prefix, count)) in parsed.into_iter().enumerate() {
+            let index = u32::try_from(index).expect("fewer than 4 billion patterns");
+            tokens.push(count);
             let mut node = 0;
-            for t in path {
-                node = set.child(node, word(t));
-            }
-            if is_prefix {
-                let first = word(last).chars().next().expect("tokens are not empty");
-                set.has_prefix[node as usize] = true;
-                let list = if node == 0 && first.is_ascii() {
-                    &mut set.root_prefixes[first as usize]
+            for id in ids {
+                node = if node == 0 {
+                    id + 1
                 } else {
-                    set.prefixes.entry((node, first)).or_default()
+                    *edges.entry((node, id)).or_insert_with(|| {
+                        ends.push(Vec::new());
+                        has_prefix.push(false);
+                        u32::try_from(ends.len() - 1).expect("fewer than 4 billion nodes")
+                    })
                 };
-                list.push((word(last).into(), index));
-            } else {
-                set.ends[node as usize].push(index);
+            }
+            match prefix {
+                Some(last) if node == 0 => root_prefixes.push((last, index)),
+                Some(last) => {
+                    has_prefix[node as usize] = true;
+                    let first = last.chars().next().expect("tokens are not empty");
+                    prefixes
+                        .entry((node, first))
+                        .or_default()
+                        .push((last, index));
+                }
+                None => ends[node as usize].push(index),
             }
         }
-        set.seal();
-        Ok(set)
-    }
-
-    /// Moves the compiled trie into the walk's layout: flat arrays and an edge table without a general
-    /// hasher, as every token of every text goes through them.
-    fn seal(&mut self) {
-        let ends = std::mem::take(&mut self.ends);
+        // The walk's layout: flat arrays and tables without a general hasher, as every token of every text goes
+        // through them.
         let mut children = vec![false; ends.len()];
-        children[0] = true;
-        for &(node, _) in self.edges.keys() {
+        for &(node, _) in edges.keys() {
             children[node as usize] = true;
         }
+        let mut nodes = Vec::with_capacity(ends.len());
+        let mut end_list = Vec::new();
         for (node, list) in ends.iter().enumerate() {
-            let start = self.end_list.len() as u32;
-            self.end_list.extend(list);
-            self.nodes.push(Node {
-                ends: start..self.end_list.len() as u32,
+            let start = end_list.len() as u32;
+            end_list.extend(list);
+            nodes.push(Node {
+                ends: start..end_list.len() as u32,
                 children: children[node],
-                prefix: self.has_prefix[node],
+                prefix: has_prefix[node],
             });
         }
-        self.below = Edges::new(&std::mem::take(&mut self.edges));
-    }
-
-    /// The child of `node` by `word`, created if new.
-    fn child(&mut self, node: u32, word: &str) -> u32 {
-        let id = self.vocab.insert(word);
-        if id as usize == self.root_child.len() {
-            self.root_child.push(NONE);
-        }
-        let existing = if node == 0 {
-            self.root_child[id as usize]
-        } else {
-            self.edges.get(&(node, id)).copied().unwrap_or(NONE)
-        };
-        if existing != NONE {
-            return existing;
-        }
-        let fresh = self.ends.len() as u32;
-        self.ends.push(Vec::new());
-        self.has_prefix.push(false);
-        if node == 0 {
-            self.root_child[id as usize] = fresh;
-        } else {
-            self.edges.insert((node, id), fresh);
-        }
-        fresh
+        vocab.seal(|id| {
+            let n = &nodes[id as usize + 1];
+            !n.ends.is_empty() || n.children || n.prefix
+        });
+        Ok(PhraseSet {
+            vocab,
+            below: Edges::new(&edges),
+            nodes,
+            end_list,
+            root_prefixes: RootPrefixes::new(root_prefixes),
+            prefixes,
+            tokens,
+        })
     }
 
     /// Number of patterns.
@@ -199,7 +187,7 @@ impl PhraseSet {
 
     /// Calls `f` with every whole-token match, overlapping ones included, in no particular order.
     pub fn for_each_match(&self, text: &Normalized, mut f: impl FnMut(PhraseMatch)) {
-        self.candidates(text, |m| {
+        self.walk(text, |m| {
             f(m);
             false
         });
@@ -208,7 +196,7 @@ impl PhraseSet {
     /// True if any pattern matches.
     pub fn is_match(&self, text: &Normalized) -> bool {
         let mut found = false;
-        self.candidates(text, |_| {
+        self.walk(text, |_| {
             found = true;
             true
         });
@@ -216,62 +204,38 @@ impl PhraseSet {
     }
 
     /// Calls `f` with every whole-token match until it returns true: a walk down the trie from each token.
-    fn candidates(&self, text: &Normalized, mut f: impl FnMut(PhraseMatch) -> bool) {
-        // Each token's vocabulary id, looked up once: walks from earlier tokens pass over it again.
-        IDS.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut ids) => {
-                self.walk(text, &mut ids, &mut f);
-                if ids.capacity() > 1 << 16 {
-                    *ids = Vec::new();
-                }
-            }
-            // Only if `f` itself matches text (never in this crate): a buffer of its own.
-            Err(_) => self.walk(text, &mut Vec::new(), &mut f),
-        });
-    }
-
-    /// [`PhraseSet::candidates`] with a buffer for the token ids.
-    fn walk(&self, text: &Normalized, ids: &mut Vec<u32>, f: &mut impl FnMut(PhraseMatch) -> bool) {
+    fn walk(&self, text: &Normalized, mut f: impl FnMut(PhraseMatch) -> bool) {
         let toks = &text.tokens;
         let bytes = text.text.as_bytes();
-        ids.clear();
-        ids.extend(toks.iter().map(|t| self.vocab.id(&bytes[t.span.clone()])));
         let mut emit = |pattern: u32, tokens: Range<usize>| {
             f(PhraseMatch {
                 pattern: pattern as usize,
                 tokens,
             })
         };
-        let ids = &ids[..toks.len()];
-        let root_prefix = self.nodes[0].prefix;
-        for (i, &id) in ids.iter().enumerate() {
-            // The root's prefix patterns (one token, `refund*`): by the token's first byte when it is ASCII.
-            if root_prefix {
-                let word = &bytes[toks[i].span.clone()];
-                let list = match word.first() {
-                    Some(&b) if b.is_ascii() => Some(&self.root_prefixes[usize::from(b)]),
-                    Some(_) => text.text[toks[i].span.clone()]
-                        .chars()
-                        .next()
-                        .and_then(|first| self.prefixes.get(&(0, first))),
-                    None => None,
-                };
-                if let Some(list) = list {
-                    for (prefix, p) in list {
-                        if starts_with(word, prefix.as_bytes()) && emit(*p, i..i + 1) {
-                            return;
-                        }
-                    }
+        if toks.is_empty() {
+            return;
+        }
+        let mut next = self.vocab.look(bytes, toks[0].span.clone());
+        for i in 0..toks.len() {
+            // Each token is looked up once, a token ahead: the walk from a token mostly needs the next one's id
+            // (and the lookups overlap better than one waiting on the other). Deeper steps look up again.
+            let this = next;
+            if i + 1 < toks.len() {
+                next = self.vocab.look(bytes, toks[i + 1].span.clone());
+            }
+            for (prefix, p) in self.root_prefixes.get(this.head) {
+                if starts_with(&bytes[toks[i].span.clone()], prefix.as_bytes())
+                    && emit(*p, i..i + 1)
+                {
+                    return;
                 }
             }
-            // The first step is an array index; most tokens stop here.
-            if id == NONE {
+            // Not in the vocabulary, or starting no pattern: most tokens stop here.
+            if this.id & DEAD != 0 {
                 continue;
             }
-            let mut node = self.root_child[id as usize];
-            if node == NONE {
-                continue;
-            }
+            let mut node = this.id + 1;
             let mut j = i;
             loop {
                 let info = &self.nodes[node as usize];
@@ -296,11 +260,18 @@ impl PhraseSet {
                         }
                     }
                 }
-                let id = ids[j];
-                if !info.children || id == NONE {
+                if !info.children {
                     break;
                 }
-                node = self.below.get(node, id);
+                let id = if j == i + 1 {
+                    next.id
+                } else {
+                    self.vocab.id_at(bytes, toks[j].span.clone())
+                };
+                if id == NONE {
+                    break;
+                }
+                node = self.below.get(node, id & !DEAD);
                 if node == NONE {
                     break;
                 }
@@ -320,6 +291,74 @@ struct Node {
     prefix: bool,
 }
 
+/// The prefix patterns of one token, by their first bytes. Nearly every token is ruled out without reading a
+/// pattern: the patterns starting with a given byte all have at least `n` bytes (the shortest one's length, at
+/// most 8), and a bitset over a hash of a token's first `n` bytes, `n` chosen by its first byte, says whether some
+/// pattern starts so. (By the first byte alone, about 40% of English tokens would scan a list; with one `n` for
+/// all, the digits of the regex gates, `0*` to `9*`, would make that 1.)
+#[derive(Debug, Clone)]
+struct RootPrefixes {
+    /// By a token's first byte: keeps the first `n` bytes of its first 8 (see [`Vocab::look`]). All 8 for a byte
+    /// no pattern starts with, so that such tokens pass the bitset only by chance, not all of them at once.
+    masks: Box<[u64; 256]>,
+    /// A bit per hash of those bytes: set when some pattern starts with bytes of that hash.
+    bits: Vec<u64>,
+    /// 64 minus the number of hash bits.
+    shift: u32,
+    /// The patterns, by their first `n` bytes, in the order given.
+    lists: HashMap<u64, Vec<Prefix>, RandomState>,
+}
+
+impl RootPrefixes {
+    fn new(patterns: Vec<Prefix>) -> RootPrefixes {
+        let mut shortest = [8; 256];
+        for (word, _) in &patterns {
+            let first = usize::from(word.as_bytes()[0]);
+            shortest[first] = shortest[first].min(word.len());
+        }
+        // About 64 bits per pattern: a token passes by chance about once in 64.
+        let size = (patterns.len() * 64).next_power_of_two().max(64);
+        let mut set = RootPrefixes {
+            masks: Box::new(shortest.map(low_bytes)),
+            bits: vec![0; size / 64],
+            shift: 64 - size.trailing_zeros(),
+            lists: HashMap::default(),
+        };
+        for (word, p) in patterns {
+            let key = set.key(head_of(word.as_bytes()));
+            let bit = set.bit(key);
+            set.bits[bit / 64] |= 1 << (bit % 64);
+            set.lists.entry(key).or_default().push((word, p));
+        }
+        set
+    }
+
+    /// The first `n` bytes of `head`, `n` by its first byte.
+    #[inline]
+    fn key(&self, head: u64) -> u64 {
+        head & self.masks[usize::from(head as u8)]
+    }
+
+    #[inline]
+    fn bit(&self, key: u64) -> usize {
+        (key.wrapping_mul(K) >> self.shift) as usize
+    }
+
+    /// The patterns a token whose first 8 bytes are `head` (zero past its end) may start with; empty for nearly
+    /// every token. A token shorter than `n` bytes is not ruled out by its length: a test of the length would be
+    /// mispredicted often, while such a token's zero bytes rarely hash like a pattern's first bytes (and
+    /// [`starts_with`] rules it out then).
+    #[inline]
+    fn get(&self, head: u64) -> &[Prefix] {
+        let key = self.key(head);
+        let bit = self.bit(key);
+        if self.bits[bit / 64] >> (bit % 64) & 1 == 0 {
+            return &[];
+        }
+        self.lists.get(&key).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// Trie edges below the root, (node, token id) → node: an open-addressed table (linear probing, at most half
 /// full) keyed by both ids in one `u64`, hashed by one multiplication.
 #[derive(Debug, Clone)]
@@ -331,15 +370,6 @@ struct Edges {
 }
 
 const EMPTY: u64 = u64::MAX;
-
-impl Default for Edges {
-    fn default() -> Edges {
-        Edges {
-            slots: vec![(EMPTY, NONE); 2],
-            shift: 63,
-        }
-    }
-}
 
 impl Edges {
     fn new(edges: &HashMap<(u32, u32), u32, RandomState>) -> Edges {
@@ -401,114 +431,239 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-/// The folded tokens patterns use, numbered: an open-addressed table (linear probing, at most half full) from a
-/// token's bytes to its id. Every token of every text is looked up here once, most of them in vain, so a lookup
-/// is cheap: a token of up to 8 bytes (most of them) is packed into a `u64` key, hashed with one multiplication
-/// and compared in the slot itself, without reading the stored word; longer ones are hashed over 8-byte chunks.
+/// The multiplier of the hashes here (from FxHash): odd, with well-spread bits.
+const K: u64 = 0x517c_c1b7_2722_0a95;
+
+/// A mask keeping the first `n` bytes of a little-endian `u64` (all of them from 8 on). Without a branch on
+/// `n`, which varies from token to token and would be mispredicted: two shifts by half, so that 8 bytes shift
+/// all bits out rather than overflow.
+#[inline(always)]
+fn low_bytes(n: usize) -> u64 {
+    let half = 4 * n.min(8) as u32;
+    !(u64::MAX << half << half)
+}
+
+/// A token's first 8 bytes as a little-endian `u64`, zero past its end.
+#[inline]
+fn head_of(word: &[u8]) -> u64 {
+    let mut b = [0; 8];
+    let n = word.len().min(8);
+    b[..n].copy_from_slice(&word[..n]);
+    u64::from_le_bytes(b)
+}
+
+/// The folded tokens patterns use, numbered: a hash table from a token's bytes to its id. Every token of every
+/// text is looked up here once, about half of them in vain, so a lookup is cheap and branches on nothing it
+/// cannot predict: a token of up to 8 bytes (most of them) is its own key (see [`Vocab::key`]), hashed with one
+/// multiplication; its bucket (one cache line) is read and its four slots compared at once, without reading the
+/// stored words. Longer tokens are hashed over 8-byte chunks and confirmed on the stored word.
 #[derive(Debug, Clone)]
 struct Vocab {
-    slots: Vec<Slot>,
+    /// At most half of the slots used, so that a bucket rarely fills.
+    buckets: Vec<Bucket>,
     /// The tokens, by id.
     words: Vec<Box<[u8]>>,
 }
 
-/// One slot of [`Vocab`]: the token's length and key (see [`Vocab::key`]), and its id ([`NONE`] when empty).
+/// Four slots of [`Vocab`] in one cache line. A token is in the bucket of its hash, or, when that one was full, in
+/// one of the next ones (linear probing by bucket).
 #[derive(Debug, Clone, Copy)]
-struct Slot {
-    len: u32,
-    id: u32,
-    key: u64,
+#[repr(C, align(64))]
+struct Bucket {
+    /// Per slot: the token's key (see [`Vocab::key`]).
+    keys: [u64; 4],
+    /// Per slot: the token's id, [`NONE`] when free; [`DEAD`] set when no pattern starts with the token.
+    ids: [u32; 4],
+    /// A token of this bucket went to a later one, as this one was full: a lookup goes on.
+    full: bool,
 }
 
-const FREE: Slot = Slot {
-    len: 0,
-    id: NONE,
-    key: 0,
+/// Set in a looked-up id when no pattern starts with the token (it is only a later token of phrases), and in
+/// [`NONE`]: one test tells the walk that nothing starts at a token.
+const DEAD: u32 = 1 << 31;
+
+const FREE: Bucket = Bucket {
+    keys: [0; 4],
+    ids: [NONE; 4],
+    full: false,
 };
+
+impl Bucket {
+    /// The id in the slot holding `key`, or [`NONE`] (free slots hold [`NONE`] whatever their key). Whether a
+    /// token is found is as good as random, so this does not branch: at most one slot holds a short token's key,
+    /// and a conditional move per slot keeps its id.
+    #[inline(always)]
+    fn get(&self, key: u64) -> u32 {
+        let mut id = NONE;
+        for k in 0..4 {
+            id = std::hint::select_unpredictable(self.keys[k] == key, self.ids[k], id);
+        }
+        id
+    }
+}
+
+/// A token of a text, looked up: its id as [`Vocab::find`] gives it, and its first 8 bytes (zero past its end)
+/// for the prefix patterns.
+#[derive(Debug, Clone, Copy)]
+struct Looked {
+    id: u32,
+    head: u64,
+}
 
 impl Default for Vocab {
     fn default() -> Vocab {
         Vocab {
-            slots: vec![FREE; 16],
+            buckets: vec![FREE; 4],
             words: Vec::new(),
         }
     }
 }
 
 impl Vocab {
-    /// The token's hash and key. Up to 8 bytes, the key holds every byte (read as two overlapping halves, or the
-    /// first, middle and last of a shorter token, as wyhash does): with the length it is the token itself. Longer
-    /// tokens' key is their hash, and a match is confirmed on the stored bytes.
-    #[inline]
-    fn key(word: &[u8]) -> (u64, u64) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
+    /// How many tokens.
+    fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// The token at `span` of `text`.
+    #[inline(always)]
+    fn look(&self, text: &[u8], span: Range<usize>) -> Looked {
+        let start = span.start;
+        let word = &text[span];
+        // A token is followed by more text (at least a space) nearly always, so its first 8 bytes are one load
+        // from the text, masked to its length.
+        let head = match text.get(start..start + 8) {
+            Some(b) => {
+                u64::from_le_bytes(b.try_into().expect("eight bytes")) & low_bytes(word.len())
+            }
+            None => head_of(word),
+        };
+        Looked {
+            id: self.find(head, word),
+            head,
+        }
+    }
+
+    /// The id of the token at `span` of `text`: [`Vocab::look`] for the walk's rarer steps, not inlined.
+    #[inline(never)]
+    fn id_at(&self, text: &[u8], span: Range<usize>) -> u32 {
+        self.look(text, span).id
+    }
+
+    /// The id of `word`, whose first 8 bytes (zero past its end) are `head`, or [`NONE`]; once sealed, with
+    /// [`DEAD`] set when no pattern starts with it.
+    #[inline(always)]
+    fn find(&self, head: u64, word: &[u8]) -> u32 {
+        let n = word.len();
+        if n > 8 {
+            return self.find_long(word);
+        }
+        let (hash, key) = Self::key(head, word);
+        let b = self.place(hash);
+        let bucket = &self.buckets[b];
+        let id = bucket.get(key);
+        // Branching on whether the bucket was full, which is rare, rather than on whether the token was found.
+        if bucket.full {
+            return self.find_on(key, id, b);
+        }
+        id
+    }
+
+    /// [`Vocab::find`] past a full bucket `b` where `id` was found. Out of line, so that the compiler does not
+    /// test `id` (as good as random) before whether the bucket was full.
+    #[inline(never)]
+    fn find_on(&self, key: u64, mut id: u32, mut b: usize) -> u32 {
+        let mask = self.buckets.len() - 1;
+        while id == NONE && self.buckets[b].full {
+            b = (b + 1) & mask;
+            id = self.buckets[b].get(key);
+        }
+        id
+    }
+
+    /// [`Vocab::find`] for a token longer than 8 bytes.
+    fn find_long(&self, word: &[u8]) -> u32 {
+        let (hash, key) = Self::key(0, word);
+        let mask = self.buckets.len() - 1;
+        let mut b = self.place(hash);
+        loop {
+            let bucket = &self.buckets[b];
+            for k in 0..4 {
+                let id = bucket.ids[k];
+                // Different long tokens may share a key.
+                if bucket.keys[k] == key
+                    && id != NONE
+                    && same(&self.words[(id & !DEAD) as usize], word)
+                {
+                    return id;
+                }
+            }
+            if !bucket.full {
+                return NONE;
+            }
+            b = (b + 1) & mask;
+        }
+    }
+
+    /// The token's hash and key, `head` being its first 8 bytes (zero past its end).
+    ///
+    /// Up to 8 bytes, the key is the token itself, its length marked by a byte 0xFF just past its end when
+    /// shorter than 8: as 0xFF is never part of UTF-8, no two tokens share a key. Longer tokens' key is their
+    /// hash with 0xFF as its first and last byte, which no short token's key has (one 0xFF at most, nothing
+    /// after it), so that a short token's key is in one slot at most.
+    #[inline(always)]
+    fn key(head: u64, word: &[u8]) -> (u64, u64) {
         let n = word.len();
         if n <= 8 {
-            let key = if n >= 4 {
-                let lo = u32::from_le_bytes(word[..4].try_into().expect("four bytes"));
-                let hi = u32::from_le_bytes(word[n - 4..].try_into().expect("four bytes"));
-                u64::from(lo) | u64::from(hi) << 32
-            } else if n > 0 {
-                u64::from(word[0]) | u64::from(word[n / 2]) << 8 | u64::from(word[n - 1]) << 16
-            } else {
-                0
-            };
-            return ((key ^ (n as u64) << 59).wrapping_mul(K), key);
+            // Two shifts by half, as in `low_bytes`: no byte past 8 bytes, without a branch.
+            let half = 4 * n as u32;
+            let key = head | 0xFF_u64 << half << half;
+            (key.wrapping_mul(K), key)
+        } else {
+            let h = Self::long_hash(word);
+            (h, h | 0xFF00_0000_0000_00FF)
         }
+    }
+
+    /// The hash of a token longer than 8 bytes, over its 8-byte chunks.
+    fn long_hash(word: &[u8]) -> u64 {
+        let n = word.len();
         let mix = |h: u64, v: u64| (h.rotate_left(5) ^ v).wrapping_mul(K);
         let mut h = (n as u64).wrapping_mul(K);
         let mut chunks = word.chunks_exact(8);
         for c in &mut chunks {
             h = mix(h, u64::from_le_bytes(c.try_into().expect("eight bytes")));
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
+        if !chunks.remainder().is_empty() {
             // At least 8 bytes precede the remainder: the last 8 bytes of the word cover it.
             h = mix(
                 h,
                 u64::from_le_bytes(word[n - 8..].try_into().expect("eight bytes")),
             );
         }
-        (h, h)
+        h
     }
 
-    /// The first slot to probe: the high bits of a multiplicative hash are the well-mixed ones.
-    #[inline]
+    /// The first bucket to look in: the high bits of a multiplicative hash are the well-mixed ones.
+    #[inline(always)]
     fn place(&self, hash: u64) -> usize {
-        (hash >> (64 - self.slots.len().trailing_zeros())) as usize
-    }
-
-    /// The token's id, or [`NONE`].
-    #[inline]
-    fn id(&self, word: &[u8]) -> u32 {
-        let mask = self.slots.len() - 1;
-        let (hash, key) = Self::key(word);
-        let mut i = self.place(hash);
-        loop {
-            let s = self.slots[i];
-            if s.id == NONE {
-                return NONE;
-            }
-            if s.key == key
-                && s.len as usize == word.len()
-                && (word.len() <= 8 || same(&self.words[s.id as usize], word))
-            {
-                return s.id;
-            }
-            i = (i + 1) & mask;
-        }
+        (hash >> (64 - self.buckets.len().trailing_zeros())) as usize
     }
 
     /// The token's id, numbered next if new.
     fn insert(&mut self, word: &str) -> u32 {
-        let found = self.id(word.as_bytes());
+        let word = word.as_bytes();
+        let found = self.find(head_of(word), word);
         if found != NONE {
             return found;
         }
-        let id = u32::try_from(self.words.len()).expect("fewer than 4 billion tokens");
-        self.words.push(word.as_bytes().into());
-        if self.words.len() * 2 > self.slots.len() {
-            self.slots = vec![FREE; self.slots.len() * 2];
+        let id = u32::try_from(self.words.len())
+            .ok()
+            .filter(|&id| id < DEAD - 1)
+            .expect("fewer than 2 billion tokens");
+        self.words.push(word.into());
+        if self.words.len() * 2 > self.buckets.len() * 4 {
+            self.buckets = vec![FREE; self.buckets.len() * 2];
             for k in 0..self.words.len() {
                 self.put(k as u32);
             }
@@ -518,25 +673,32 @@ impl Vocab {
         id
     }
 
+    /// Puts token `id` in the first free slot from its bucket on.
     fn put(&mut self, id: u32) {
-        let mask = self.slots.len() - 1;
+        let mask = self.buckets.len() - 1;
         let word = &self.words[id as usize];
-        let (hash, key) = Self::key(word);
-        let mut i = self.place(hash);
-        while self.slots[i].id != NONE {
-            i = (i + 1) & mask;
+        let (hash, key) = Self::key(head_of(word), word);
+        let mut b = self.place(hash);
+        loop {
+            let bucket = &mut self.buckets[b];
+            if let Some(k) = bucket.ids.iter().position(|&i| i == NONE) {
+                bucket.keys[k] = key;
+                bucket.ids[k] = id;
+                return;
+            }
+            bucket.full = true;
+            b = (b + 1) & mask;
         }
-        self.slots[i] = Slot {
-            len: u32::try_from(word.len()).expect("tokens under 4 GB"),
-            id,
-            key,
-        };
     }
-}
 
-thread_local! {
-    /// Token ids of the text being matched; reused, as matching is on every mention's hot path.
-    static IDS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Marks the tokens no pattern starts with ([`DEAD`]); `starts` tells by id.
+    fn seal(&mut self, starts: impl Fn(u32) -> bool) {
+        for id in self.buckets.iter_mut().flat_map(|b| &mut b.ids) {
+            if *id != NONE && !starts(*id) {
+                *id |= DEAD;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -589,6 +751,100 @@ mod tests {
             [(1, 1..3), (0, 4..5)]
         );
         assert_eq!(found(&["😡", ":("], "late 😡 :("), [(0, 1..2), (1, 2..3)]);
+    }
+
+    /// Every match by brute force: each pattern's tokens compared at each position.
+    fn reference(patterns: &[&str], text: &Normalized) -> Vec<(usize, Range<usize>)> {
+        let words: Vec<&str> = text
+            .tokens
+            .iter()
+            .map(|t| &text.text[t.span.clone()])
+            .collect();
+        let mut all = Vec::new();
+        for (p, raw) in patterns.iter().enumerate() {
+            let (body, is_prefix) = match raw.trim().strip_suffix('*') {
+                Some(b) => (b, true),
+                None => (raw.trim(), false),
+            };
+            let n = normalize(body);
+            let want: Vec<&str> = n.tokens.iter().map(|t| &n.text[t.span.clone()]).collect();
+            for i in 0..words.len() {
+                let Some(got) = words.get(i..i + want.len()) else {
+                    continue;
+                };
+                let last = want.len() - 1;
+                let same_init = got[..last] == want[..last];
+                let last_ok = if is_prefix {
+                    got[last].starts_with(want[last])
+                } else {
+                    got[last] == want[last]
+                };
+                if same_init && last_ok {
+                    all.push((p, i..i + want.len()));
+                }
+            }
+        }
+        all.sort_by_key(|(p, r)| (r.start, r.end, *p));
+        all
+    }
+
+    #[test]
+    fn every_match_is_found_as_by_brute_force() {
+        let patterns = [
+            "1*",
+            "۱*",
+            "d",
+            "disappoint*",
+            "dis*",
+            "d*",
+            "refund*",
+            "not working",
+            "not",
+            "working",
+            "still not refunded",
+            "wait chestunna*",
+            "wait",
+            "చెత్త*",
+            "ఆలస్యం",
+            "నారతఁ ఆలస్య*",
+            "extraordinarily",
+            "extraordinarily bad",
+            "abcdefgh",
+            "abcdefg",
+            "abcdefghi",
+            "😡",
+            "a",
+            "ab c",
+            "a b c d",
+            "counterproductive*",
+        ];
+        let set = PhraseSet::new(patterns).unwrap();
+        let texts = [
+            "",
+            "d",
+            "1",
+            "12 days, 1x ۱۲ ۳",
+            "disappointed, dis, disa and d. refunded refund refun",
+            "still not refunded and not working not",
+            "wait chestunnam wait chestunna wait",
+            "చెత్తగా ఆలస్యం నారతఁ ఆలస్యంగా చెత్త",
+            "extraordinarily bad extraordinarily extraordinarilybad counterproductivity",
+            "abcdefgh abcdefg abcdefghi abcdefghij abcdef a ab c a b c d 😡😡 😡",
+            "A B C D ab c ab",
+            "wait",
+            "not",
+        ];
+        for t in texts {
+            let n = normalize(t);
+            let mut got: Vec<_> = set
+                .matches(&n)
+                .into_iter()
+                .map(|m| (m.pattern, m.tokens))
+                .collect();
+            got.sort_by_key(|(p, r)| (r.start, r.end, *p));
+            assert_eq!(got, reference(&patterns, &n), "{t:?}");
+            assert_eq!(set.is_match(&n), !got.is_empty(), "{t:?}");
+        }
     }
 
     #[test]
