@@ -25,6 +25,14 @@ pub struct Normalized {
     pub text: String,
     /// Each token's place in `text` and in the input.
     pub tokens: Vec<Token>,
+    /// How many `!` the punctuation tokens hold (folded), counted here so the classifier need not look again.
+    pub exclamations: usize,
+    /// How many `?` the punctuation tokens hold (folded).
+    pub questions: usize,
+    /// How many tokens are [`TokenKind::Word`]s.
+    pub words: usize,
+    /// How many [`TokenKind::Word`]s are in caps.
+    pub caps_words: usize,
 }
 
 /// One token.
@@ -86,6 +94,10 @@ thread_local! {
 pub fn normalize_into(input: &str, known: &dyn Fn(&str) -> bool, out: &mut Normalized) {
     out.text.clear();
     out.tokens.clear();
+    out.exclamations = 0;
+    out.questions = 0;
+    out.words = 0;
+    out.caps_words = 0;
     out.text.reserve(input.len() + 8);
     out.tokens.reserve(input.len() / 3 + 4);
     out.text.push(' ');
@@ -235,6 +247,10 @@ fn tokenize_ascii(input: &str, known: &dyn Fn(&str) -> bool, out: &mut Normalize
                 j += 1;
             }
             // Punctuation folds to itself and has no letters: neither caps nor stretched.
+            for &c in &b[i..j] {
+                out.exclamations += usize::from(c == b'!');
+                out.questions += usize::from(c == b'?');
+            }
             let start = text.len();
             text.extend_from_slice(&b[i..j]);
             text.push(b' ');
@@ -324,6 +340,9 @@ fn push_ascii<const SCAN: bool>(
     }
     let span = start..text.len();
     text.push(b' ');
+    let word = kind == TokenKind::Word;
+    out.words += usize::from(word);
+    out.caps_words += usize::from(word && caps);
     out.tokens.push(Token {
         span,
         original: from..j,
@@ -486,6 +505,10 @@ fn finish(
     }
     let end = out.text.len();
     out.text.push(' ');
+    if kind == TokenKind::Word {
+        out.words += 1;
+        out.caps_words += usize::from(caps);
+    }
     out.tokens.push(Token {
         span: start..end,
         original,
@@ -574,6 +597,12 @@ fn push(
         upper |= c.is_uppercase();
     }
     let caps = kind != TokenKind::Punct && letters >= 2 && upper && !lower;
+    if kind == TokenKind::Punct {
+        for c in out.text[start..].chars() {
+            out.exclamations += usize::from(c == '!');
+            out.questions += usize::from(c == '?');
+        }
+    }
     finish(out, start, original, kind, caps, stretched, known);
 }
 
@@ -778,6 +807,8 @@ mod tests {
             let fast = normalize_with(s, &known);
             assert_eq!(fast.text, general.text, "{s:?}");
             assert_eq!(fast.tokens, general.tokens, "{s:?}");
+            let facts = |n: &Normalized| (n.exclamations, n.questions, n.words, n.caps_words);
+            assert_eq!(facts(&fast), facts(&general), "{s:?}");
         }
     }
 
