@@ -213,8 +213,9 @@ fn flags(c: u8) -> u8 {
 }
 
 /// [`tokenize`] for ASCII input (most posts), on bytes: the same tokens, without the char table, NFKC or
-/// Unicode lookups. Each token is found, folded, measured (caps, stretched letters) and copied in one pass over
-/// its bytes. A unit test holds the two to the same output.
+/// Unicode lookups. Most words, hashtags and handles are found, measured (caps, stretched letters) and folded
+/// with a few operations on eight or sixteen bytes at once ([`push_short`]); the rest in one pass over their
+/// bytes ([`push_ascii`]). A unit test holds the two to the same output.
 fn tokenize_ascii(input: &str, known: &dyn Fn(&str) -> bool, out: &mut Normalized) {
     let b = input.as_bytes();
     let word_at = |j: usize| b.get(j).is_some_and(|&n| flags(n) & WORD != 0);
@@ -950,6 +951,14 @@ mod tests {
             "",
             "   ",
             "!!!",
+            // Around the eight- and sixteen-byte words of the fast path: lengths 7 to 17, an apostrophe as the
+            // 8th or 16th byte, caps, stretched letters near the edges, tokens at the very end.
+            "abcdefg abcdefgh abcdefghi ABCDEFGHIJKLMNOP abcdefghijklmnopq abcdefg'h abcdefghijklmno'p x'",
+            "ABCDEFG'S HELLOOO aaaBbbbCcc #ABCDEFGhij @Abcdefghijklmnop #aaa_bbb'ccc I'M OK A1 Ab AB'c",
+            "heLLo waaaaaaaaaaaaaaaay #x @y a",
+            "end'",
+            "#tag",
+            "LOUD",
         ];
         let mut random = String::new();
         let mut x: u32 = 7;
