@@ -579,8 +579,6 @@ impl Context {
         ctx.negator_after_starts.clear();
         ctx.intensifier_at.clear();
         ctx.contrast_at = None;
-        ctx.exclamations = 0;
-        ctx.questions = 0;
         for (role, toks) in others {
             if toks.clone().any(in_hit) {
                 continue;
@@ -596,24 +594,10 @@ impl Context {
                 Role::Rule(..) | Role::RegexGate(_) => {}
             }
         }
-        let (mut caps, mut lower) = (false, false);
-        for t in &n.tokens {
-            match t.kind {
-                TokenKind::Punct => {
-                    for ch in n.text[t.span.clone()].chars() {
-                        match ch {
-                            '!' => ctx.exclamations += 1,
-                            '?' => ctx.questions += 1,
-                            _ => {}
-                        }
-                    }
-                }
-                TokenKind::Word if t.caps => caps = true,
-                TokenKind::Word => lower = true,
-                _ => {}
-            }
-        }
-        ctx.caps_differ = caps && lower;
+        // Counted while tokenising: no pass over the tokens here.
+        ctx.exclamations = n.exclamations;
+        ctx.questions = n.questions;
+        ctx.caps_differ = n.caps_words > 0 && n.caps_words < n.words;
     }
 
     /// A hit's weight after the words around it.
