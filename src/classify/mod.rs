@@ -19,9 +19,10 @@
 
 pub mod pack;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{LazyLock, Mutex};
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -93,11 +94,16 @@ pub enum Sentiment {
     Positive,
 }
 
+/// A rule, tag or language name in a verdict. The classifier's own names are interned (see [`intern`]) and
+/// borrowed, so a verdict copies pointers instead of counting references; a verdict read back from the store owns
+/// its names.
+pub type Name = Cow<'static, str>;
+
 /// One rule firing.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Hit {
     /// The rule's name.
-    pub rule: Arc<str>,
+    pub rule: Name,
     /// The matched words as written in the text (inline when short: most are).
     pub text: smol_str::SmolStr,
     /// Byte offset of the match in the text.
@@ -119,20 +125,20 @@ pub struct Verdict {
     pub complaint: bool,
     /// Language: the platform's when it gave one, else detected (whatlang, among the selected packs' languages),
     /// else the language of the pack whose rules fired most; none for a text with no words.
-    pub lang: Option<Arc<str>>,
+    pub lang: Option<Name>,
     /// Sorted tags of the rules that fired.
-    pub tags: Vec<Arc<str>>,
+    pub tags: Vec<Name>,
     /// Names of the rules that fired, in order of first hit.
-    pub rules: Vec<Arc<str>>,
+    pub rules: Vec<Name>,
     /// Every hit, in text order.
     pub hits: Vec<Hit>,
 }
 
-/// A compiled rule; names and tags are shared with every verdict instead of copied into it.
+/// A compiled rule; names and tags are interned, and every verdict borrows them.
 struct Rule {
-    name: Arc<str>,
+    name: &'static str,
     weight: f64,
-    tags: Vec<Arc<str>>,
+    tags: Vec<&'static str>,
     /// Its pack's language, by index in [`Classifier::langs`]; none for a config rule.
     lang: Option<usize>,
 }
@@ -166,7 +172,7 @@ pub struct Classifier {
     vocab: HashSet<Box<str>, foldhash::fast::RandomState>,
     detector: crate::lang::Detector,
     /// The packs' languages, sorted: [`Classifier::pack_vote`] counts votes by index.
-    langs: Vec<Arc<str>>,
+    langs: Vec<&'static str>,
     complaint_at: f64,
 }
 
@@ -224,10 +230,10 @@ impl Classifier {
         let mut roles = Vec::new();
         let mut regex_list = Vec::new();
         let mut rules = Vec::new();
-        let mut langs: Vec<Arc<str>> = packs.iter().map(|p| Arc::from(p.lang.as_str())).collect();
+        let mut langs: Vec<&'static str> = packs.iter().map(|p| intern(&p.lang)).collect();
         langs.sort();
         langs.dedup();
-        let lang_index = |lang: &str| langs.iter().position(|l| &**l == lang);
+        let lang_index = |lang: &str| langs.iter().position(|l| *l == lang);
         for (i, (r, lang)) in merged.into_iter().enumerate() {
             for p in r.words.iter().chain(&r.phrases) {
                 patterns.push(p.clone());
@@ -237,9 +243,9 @@ impl Classifier {
                 regex_list.push((i, Regex::new(re).expect("regex checked")));
             }
             rules.push(Rule {
-                name: r.name.into(),
+                name: intern(&r.name),
                 weight: r.weight,
-                tags: r.tags.into_iter().map(Arc::from).collect(),
+                tags: r.tags.iter().map(|t| intern(t)).collect(),
                 lang: lang.as_deref().and_then(lang_index),
             });
         }
@@ -270,7 +276,7 @@ impl Classifier {
             }
             let rule = rules.len();
             rules.push(Rule {
-                name: format!("{}.lexicon", p.lang).into(),
+                name: intern(&format!("{}.lexicon", p.lang)),
                 weight: 0.0,
                 tags: vec![],
                 lang: lang_index(&p.lang),
@@ -398,7 +404,7 @@ impl Classifier {
             let original =
                 n.tokens[f.tokens.start].original.start..n.tokens[f.tokens.end - 1].original.end;
             hits.push(Hit {
-                rule: rule.name.clone(),
+                rule: Cow::Borrowed(rule.name),
                 text: smol_str::SmolStr::new(&text[original.clone()]),
                 start: original.start,
                 end: original.end,
@@ -453,7 +459,7 @@ impl Classifier {
     }
 
     /// The language of the pack whose rules fired most; of two as many, the first by name.
-    fn pack_vote(&self, found: &[Found], votes: &mut Vec<u32>) -> Option<Arc<str>> {
+    fn pack_vote(&self, found: &[Found], votes: &mut Vec<u32>) -> Option<Name> {
         votes.clear();
         votes.resize(self.langs.len(), 0);
         for f in found {
@@ -469,27 +475,27 @@ impl Classifier {
                 (best, top) = (Some(l), count);
             }
         }
-        best.map(|l| self.langs[l].clone())
+        best.map(|l| Cow::Borrowed(self.langs[l]))
     }
 
     fn verdict(
         &self,
         score: f64,
         complaint: bool,
-        lang: Option<Arc<str>>,
+        lang: Option<Name>,
         found: &[Found],
         hits: Vec<Hit>,
     ) -> Verdict {
         // Sized up front: one allocation each (none when nothing fired) instead of growing from empty.
-        let mut rules: Vec<Arc<str>> = Vec::with_capacity(found.len());
-        let mut tags: Vec<Arc<str>> =
+        let mut rules: Vec<Name> = Vec::with_capacity(found.len());
+        let mut tags: Vec<Name> =
             Vec::with_capacity(found.iter().map(|f| self.rules[f.rule].tags.len()).sum());
         for f in found {
             let r = &self.rules[f.rule];
-            if !rules.contains(&r.name) {
-                rules.push(r.name.clone());
+            if !rules.iter().any(|n| n == r.name) {
+                rules.push(Cow::Borrowed(r.name));
             }
-            tags.extend(r.tags.iter().cloned());
+            tags.extend(r.tags.iter().map(|&t| Cow::Borrowed(t)));
         }
         tags.sort();
         tags.dedup();
@@ -703,6 +709,24 @@ fn anchored_form(re: &str) -> Option<Regex> {
         return None;
     }
     Regex::new(&format!("^(?:{re})")).ok()
+}
+
+/// The one copy of `name` for the life of the process: rule, tag and language names are borrowed by every verdict.
+/// A reload that brings back the same names adds nothing; only names never seen before are kept (a few bytes each).
+fn intern(name: &str) -> &'static str {
+    static NAMES: LazyLock<Mutex<std::collections::HashSet<&'static str>>> =
+        LazyLock::new(Default::default);
+    let mut names = NAMES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match names.get(name) {
+        Some(&known) => known,
+        None => {
+            let kept: &'static str = Box::leak(name.into());
+            names.insert(kept);
+            kept
+        }
+    }
 }
 
 fn round(x: f64) -> f64 {

@@ -259,7 +259,7 @@ fn pack_files_add_languages_with_negation_after_the_word() {
     );
 }
 
-fn strs(names: &[std::sync::Arc<str>]) -> Vec<&str> {
+fn strs(names: &[Name]) -> Vec<&str> {
     names.iter().map(|n| &**n).collect()
 }
 

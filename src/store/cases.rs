@@ -408,6 +408,6 @@ fn enqueue(
 }
 
 /// A verdict's shared names, as the owned strings of the API and alert types.
-fn names(list: &[std::sync::Arc<str>]) -> Vec<String> {
+fn names(list: &[crate::classify::Name]) -> Vec<String> {
     list.iter().map(|n| n.to_string()).collect()
 }
