@@ -547,6 +547,10 @@ struct Found {
 /// Keeps non-overlapping hits: where hits overlap, the one with more tokens wins, then the leftmost, then the
 /// earlier rule (pack rules before config rules before lexicon words).
 fn longest_first(found: &mut Vec<Found>, taken: &mut Vec<bool>, tokens: usize) {
+    // One hit or none (most texts) overlaps nothing.
+    if found.len() < 2 {
+        return;
+    }
     found.sort_unstable_by_key(|f| (std::cmp::Reverse(f.tokens.len()), f.tokens.start, f.rule));
     taken.clear();
     taken.resize(tokens, false);
