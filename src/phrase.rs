@@ -466,6 +466,14 @@ fn low_bytes(n: usize) -> u64 {
     !(u64::MAX << half << half)
 }
 
+/// The first 8 bytes of `bytes`, at least 8 of them, as a little-endian `u64`.
+#[inline(always)]
+fn load(bytes: &[u8]) -> u64 {
+    let mut b = [0; 8];
+    b.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(b)
+}
+
 /// A token's first 8 bytes as a little-endian `u64`, zero past its end.
 #[inline]
 fn head_of(word: &[u8]) -> u64 {
@@ -479,7 +487,8 @@ fn head_of(word: &[u8]) -> u64 {
 /// text is looked up here once, about half of them in vain, so a lookup is cheap and branches on nothing it
 /// cannot predict: a token of up to 8 bytes (most of them) is its own key (see [`Vocab::key`]), hashed with one
 /// multiplication; its bucket (one cache line) is read and its four slots compared at once, without reading the
-/// stored words. Longer tokens are hashed over 8-byte chunks and confirmed on the stored word.
+/// stored words. Longer tokens are keyed by a hash of their first and last 8 bytes and confirmed on the stored
+/// word.
 #[derive(Debug, Clone)]
 struct Vocab {
     /// At most half of the slots used, so that a bucket rarely fills.
@@ -556,9 +565,7 @@ impl Vocab {
         // A token is followed by more text (at least a space) nearly always, so its first 8 bytes are one load
         // from the text, masked to its length.
         let head = match text.get(start..start + 8) {
-            Some(b) => {
-                u64::from_le_bytes(b.try_into().expect("eight bytes")) & low_bytes(word.len())
-            }
+            Some(b) => load(b) & low_bytes(word.len()),
             None => head_of(word),
         };
         Looked {
@@ -579,10 +586,10 @@ impl Vocab {
     fn find(&self, head: u64, word: &[u8]) -> u32 {
         let n = word.len();
         if n > 8 {
-            return self.find_long(word);
+            return self.find_long(head, word);
         }
-        let (hash, key) = Self::key(head, word);
-        let b = self.place(hash);
+        let key = Self::key(head, n);
+        let b = self.place(key);
         let bucket = &self.buckets[b];
         let id = bucket.get(key);
         // Branching on whether the bucket was full, which is rare, rather than on whether the token was found.
@@ -605,15 +612,37 @@ impl Vocab {
     }
 
     /// [`Vocab::find`] for a token longer than 8 bytes.
-    fn find_long(&self, word: &[u8]) -> u32 {
-        let (hash, key) = Self::key(0, word);
+    #[inline(never)]
+    fn find_long(&self, head: u64, word: &[u8]) -> u32 {
+        let key = Self::long_key(head, word);
         let mask = self.buckets.len() - 1;
-        let mut b = self.place(hash);
+        let mut b = self.place(key);
+        loop {
+            let bucket = &self.buckets[b];
+            let id = bucket.get(key);
+            if id != NONE {
+                // Different long tokens may share a key (rarely: a miss nearly never reads a stored word).
+                if same(&self.words[(id & !DEAD) as usize], word) {
+                    return id;
+                }
+                return self.find_long_slowly(key, word);
+            }
+            if !bucket.full {
+                return NONE;
+            }
+            b = (b + 1) & mask;
+        }
+    }
+
+    /// [`Vocab::find_long`] when another token has the key: every slot with the key is checked.
+    #[cold]
+    fn find_long_slowly(&self, key: u64, word: &[u8]) -> u32 {
+        let mask = self.buckets.len() - 1;
+        let mut b = self.place(key);
         loop {
             let bucket = &self.buckets[b];
             for k in 0..4 {
                 let id = bucket.ids[k];
-                // Different long tokens may share a key.
                 if bucket.keys[k] == key
                     && id != NONE
                     && same(&self.words[(id & !DEAD) as usize], word)
@@ -628,49 +657,30 @@ impl Vocab {
         }
     }
 
-    /// The token's hash and key, `head` being its first 8 bytes (zero past its end).
-    ///
-    /// Up to 8 bytes, the key is the token itself, its length marked by a byte 0xFF just past its end when
-    /// shorter than 8: as 0xFF is never part of UTF-8, no two tokens share a key. Longer tokens' key is their
-    /// hash with 0xFF as its first and last byte, which no short token's key has (one 0xFF at most, nothing
-    /// after it), so that a short token's key is in one slot at most.
+    /// The key of an `n`-byte token, at most 8, whose bytes are `head` (zero past its end): the token itself, its
+    /// length marked by a byte 0xFF just past its end when shorter than 8. As 0xFF is never part of UTF-8, no two
+    /// tokens share a key.
     #[inline(always)]
-    fn key(head: u64, word: &[u8]) -> (u64, u64) {
-        let n = word.len();
-        if n <= 8 {
-            // Two shifts by half, as in `low_bytes`: no byte past 8 bytes, without a branch.
-            let half = 4 * n as u32;
-            let key = head | 0xFF_u64 << half << half;
-            (key.wrapping_mul(K), key)
-        } else {
-            let h = Self::long_hash(word);
-            (h, h | 0xFF00_0000_0000_00FF)
-        }
+    fn key(head: u64, n: usize) -> u64 {
+        // Two shifts by half, as in `low_bytes`: no byte past 8 bytes, without a branch.
+        let half = 4 * n.min(8) as u32;
+        head | 0xFF_u64 << half << half
     }
 
-    /// The hash of a token longer than 8 bytes, over its 8-byte chunks.
-    fn long_hash(word: &[u8]) -> u64 {
+    /// The key of `word`, longer than 8 bytes, whose first 8 bytes are `head`: a hash of its first and last 8
+    /// bytes and length (two loads, whatever its length), with 0xFF as its first and last byte, which no short
+    /// token's key has (one 0xFF at most, nothing after it), so that a short token's key is in one slot at most.
+    #[inline(always)]
+    fn long_key(head: u64, word: &[u8]) -> u64 {
         let n = word.len();
-        let mix = |h: u64, v: u64| (h.rotate_left(5) ^ v).wrapping_mul(K);
-        let mut h = (n as u64).wrapping_mul(K);
-        let mut chunks = word.chunks_exact(8);
-        for c in &mut chunks {
-            h = mix(h, u64::from_le_bytes(c.try_into().expect("eight bytes")));
-        }
-        if !chunks.remainder().is_empty() {
-            // At least 8 bytes precede the remainder: the last 8 bytes of the word cover it.
-            h = mix(
-                h,
-                u64::from_le_bytes(word[n - 8..].try_into().expect("eight bytes")),
-            );
-        }
-        h
+        let tail = load(&word[n.saturating_sub(8)..]);
+        (head ^ tail.rotate_left(23) ^ (n as u64) << 40).wrapping_mul(K) | 0xFF00_0000_0000_00FF
     }
 
-    /// The first bucket to look in: the high bits of a multiplicative hash are the well-mixed ones.
+    /// The first bucket to look in for `key`: the high bits of a multiplicative hash are the well-mixed ones.
     #[inline(always)]
-    fn place(&self, hash: u64) -> usize {
-        (hash >> (64 - self.buckets.len().trailing_zeros())) as usize
+    fn place(&self, key: u64) -> usize {
+        (key.wrapping_mul(K) >> (64 - self.buckets.len().trailing_zeros())) as usize
     }
 
     /// The token's id, numbered next if new.
@@ -700,8 +710,12 @@ impl Vocab {
     fn put(&mut self, id: u32) {
         let mask = self.buckets.len() - 1;
         let word = &self.words[id as usize];
-        let (hash, key) = Self::key(head_of(word), word);
-        let mut b = self.place(hash);
+        let key = if word.len() > 8 {
+            Self::long_key(head_of(word), word)
+        } else {
+            Self::key(head_of(word), word.len())
+        };
+        let mut b = self.place(key);
         loop {
             let bucket = &mut self.buckets[b];
             if let Some(k) = bucket.ids.iter().position(|&i| i == NONE) {
@@ -840,6 +854,8 @@ mod tests {
             "ab c",
             "a b c d",
             "counterproductive*",
+            "abcdefgh12ijklmnop",
+            "abcdefgh21ijklmnop x",
         ];
         let set = PhraseSet::new(patterns).unwrap();
         let texts = [
@@ -856,6 +872,8 @@ mod tests {
             "A B C D ab c ab",
             "wait",
             "not",
+            // Same first and last 8 bytes and length, so the same key.
+            "abcdefgh21ijklmnop abcdefgh12ijklmnop abcdefgh21ijklmnop x abcdefgh33ijklmnop",
         ];
         // Past a block of 64 tokens, with phrases across its end.
         let long = "still not refunded and not working wait chestunnam 1x ".repeat(12);
