@@ -307,3 +307,19 @@ fn regex_rules_run_behind_their_first_words_and_still_fire() {
         "{v:?}"
     );
 }
+
+#[test]
+fn names_are_interned_once_and_verdicts_borrow_them() {
+    let a = intern("en.waiting");
+    let b = intern(&String::from("en.waiting"));
+    assert!(
+        std::ptr::eq(a, b),
+        "one copy per name, however often a config is reloaded"
+    );
+    let v = builtin().classify_in("still waiting for my refund", Some("en"));
+    assert!(v.rules.iter().all(|r| matches!(r, Cow::Borrowed(_))));
+    assert!(v.hits.iter().all(|h| matches!(h.rule, Cow::Borrowed(_))));
+    // Read back from JSON (the store), a verdict owns its names and compares equal.
+    let back: Verdict = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
+    assert_eq!(back, v);
+}
