@@ -99,12 +99,6 @@ pub enum Sentiment {
 /// its names.
 pub type Name = Cow<'static, str>;
 
-/// A verdict's rule or tag names: most verdicts have two or fewer, kept inline.
-pub type Names = smallvec::SmallVec<[Name; 2]>;
-
-/// A verdict's hits: most verdicts have two or fewer, kept inline.
-pub type Hits = smallvec::SmallVec<[Hit; 2]>;
-
 /// One rule firing.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Hit {
@@ -133,11 +127,11 @@ pub struct Verdict {
     /// else the language of the pack whose rules fired most; none for a text with no words.
     pub lang: Option<Name>,
     /// Sorted tags of the rules that fired.
-    pub tags: Names,
+    pub tags: Vec<Name>,
     /// Names of the rules that fired, in order of first hit.
-    pub rules: Names,
+    pub rules: Vec<Name>,
     /// Every hit, in text order.
-    pub hits: Hits,
+    pub hits: Vec<Hit>,
 }
 
 /// A compiled rule; names and tags are interned, and every verdict borrows them.
@@ -397,7 +391,7 @@ impl Classifier {
         self.regex_hits(n, gates, found);
         found.sort_unstable_by_key(|f| (f.tokens.start, f.rule));
         ctx.fill(n, found, others);
-        let mut hits = Hits::with_capacity(found.len());
+        let mut hits = Vec::with_capacity(found.len());
         let mut sum = 0.0;
         let mut strongest_cue: f64 = 0.0;
         for f in found.iter() {
@@ -490,12 +484,12 @@ impl Classifier {
         complaint: bool,
         lang: Option<Name>,
         found: &[Found],
-        hits: Hits,
+        hits: Vec<Hit>,
     ) -> Verdict {
         // Sized up front: one allocation each (none when nothing fired) instead of growing from empty.
-        let mut rules = Names::with_capacity(found.len());
-        let mut tags =
-            Names::with_capacity(found.iter().map(|f| self.rules[f.rule].tags.len()).sum());
+        let mut rules: Vec<Name> = Vec::with_capacity(found.len());
+        let mut tags: Vec<Name> =
+            Vec::with_capacity(found.iter().map(|f| self.rules[f.rule].tags.len()).sum());
         for f in found {
             let r = &self.rules[f.rule];
             if !rules.iter().any(|n| n == r.name) {

@@ -362,7 +362,7 @@ fn build_alert(
                     rules: names(&v.rules),
                     tags: names(&v.tags),
                     lang: v.lang.as_deref().map(str::to_string),
-                    hits: v.hits.into_vec(),
+                    hits: v.hits,
                 },
             );
             Ok(Alert {

@@ -15,9 +15,9 @@ fn verdict() -> Verdict {
         score: -0.8,
         complaint: true,
         lang: Some("en".into()),
-        tags: ["delay".into()].into_iter().collect(),
-        rules: ["en.waiting".into()].into_iter().collect(),
-        hits: Default::default(),
+        tags: vec!["delay".into()],
+        rules: vec!["en.waiting".into()],
+        hits: vec![],
     }
 }
 
