@@ -62,7 +62,8 @@ PY
 # the pairs' ratios, and the pair it comes from gives the texts/s printed.
 PAIRS=${PAIRS:-5}
 echo "building earshot (release profile) ..." >&2
-cargo bench --quiet --bench vs_vader --no-run 2>/dev/null
+# Build errors stay visible: with `set -e` a failed build would otherwise end the script without a word.
+cargo bench --quiet --bench vs_vader --no-run
 runs=()
 for pair in $(seq "$PAIRS"); do
   echo "pair $pair of $PAIRS: VADER 3.3.2, then earshot ..." >&2

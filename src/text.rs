@@ -522,7 +522,7 @@ fn hashtag_words_ascii(
     known: &dyn Fn(&str) -> bool,
 ) {
     let b = input.as_bytes();
-    let split = hashtag_parts_ascii(b, body.clone(), |p| {
+    let word = |out: &mut Normalized, text: &mut Vec<u8>, p: Range<usize>| {
         push_ascii::<false>(
             out,
             text,
@@ -533,21 +533,13 @@ fn hashtag_words_ascii(
             TokenKind::Word,
             known,
         );
-    });
+    };
+    let split = hashtag_parts_ascii(b, body.clone(), |p| word(out, text, p));
     if split == 0 {
         let mut parts: [Range<usize>; 6] = Default::default();
         let count = known_words_ascii(b, body, known, &mut parts);
         for p in &parts[..count] {
-            push_ascii::<false>(
-                out,
-                text,
-                b,
-                p.start,
-                p.start,
-                p.end,
-                TokenKind::Word,
-                known,
-            );
+            word(out, text, p.clone());
         }
     }
 }

@@ -15,6 +15,14 @@ use support::api::{Answer, ApiServer, payload};
 
 const SEARCH: &str = "/api/v1/search_by_date";
 
+/// Algolia's answer to a poll since the cursor: two comments, timed from `now`.
+fn serve_incremental_search(server: &ApiServer, now: chrono::DateTime<Utc>) {
+    server.get(
+        SEARCH,
+        Answer::json(payload("hackernews", "search_incremental.json", now)),
+    );
+}
+
 fn source(server: &ApiServer) -> String {
     format!(
         "\n[[source]]\nname = \"hn\"\nkind = \"hackernews\"\nquery = \"Northwind\"\nbase_url = \"{}\"\nevery = \"1s\"\ntimeout = \"3s\"\n",
@@ -98,10 +106,7 @@ async fn first_poll_pages_through_results_and_keeps_the_newest_time() {
 async fn an_incremental_poll_asks_only_for_items_since_the_cursor() {
     let server = ApiServer::start();
     let now = Utc::now();
-    server.get(
-        SEARCH,
-        Answer::json(payload("hackernews", "search_incremental.json", now)),
-    );
+    serve_incremental_search(&server, now);
     let dir = tempfile::tempdir().unwrap();
     let spec = source_spec(dir.path(), &source(&server));
     let since = now.timestamp() - 120;
@@ -229,10 +234,7 @@ fn config_names_missing_and_bad_keys() {
 fn the_brands_reply_closes_the_case_end_to_end() {
     let server = ApiServer::start();
     let now = Utc::now();
-    server.get(
-        SEARCH,
-        Answer::json(payload("hackernews", "search_incremental.json", now)),
-    );
+    serve_incremental_search(&server, now);
     server.get(
         "/api/v1/items/41000200",
         Answer::json(r#"{"id":41000200,"created_at_i":0,"author":"quietcoder","children":[]}"#),
@@ -264,10 +266,7 @@ fn the_brands_reply_closes_the_case_end_to_end() {
 fn a_reply_after_the_deadline_still_closes_the_case_and_is_marked_late() {
     let server = ApiServer::start();
     let now = Utc::now();
-    server.get(
-        SEARCH,
-        Answer::json(payload("hackernews", "search_incremental.json", now)),
-    );
+    serve_incremental_search(&server, now);
     server.get(
         "/api/v1/items/41000200",
         Answer::json(r#"{"id":41000200,"children":[]}"#),
@@ -299,10 +298,7 @@ fn a_reply_after_the_deadline_still_closes_the_case_and_is_marked_late() {
 fn a_reply_check_that_keeps_failing_is_reported_once_and_retried_each_poll() {
     let server = ApiServer::start();
     let now = Utc::now();
-    server.get(
-        SEARCH,
-        Answer::json(payload("hackernews", "search_incremental.json", now)),
-    );
+    serve_incremental_search(&server, now);
     // The complaint was deleted: its thread answers 404 for ever (the other complaint's thread is fine).
     server.get(
         "/api/v1/items/41000123",
