@@ -391,15 +391,32 @@ impl Classifier {
         self.regex_hits(n, gates, found);
         found.sort_unstable_by_key(|f| (f.tokens.start, f.rule));
         ctx.fill(n, found, others);
+        // One pass over the hits gathers all the verdict lists (hits, rules, tags, votes): the number of hits varies
+        // from text to text, and the end of every loop over them is a mispredicted branch.
         let mut hits = Vec::with_capacity(found.len());
+        let mut rules: Vec<Name> = Vec::with_capacity(found.len());
+        let mut tags: Vec<Name> = Vec::new();
+        votes.clear();
+        votes.resize(self.langs.len(), 0);
+        // A bit per rule index modulo 64: a rule whose bit is clear has not been listed yet (nearly always).
+        let mut listed = 0_u64;
         let mut sum = 0.0;
         let mut strongest_cue: f64 = 0.0;
-        for f in found.iter() {
+        for (i, f) in found.iter().enumerate() {
             let rule = &self.rules[f.rule];
             let w = ctx.adjust(f.weight, &f.tokens, n);
             sum += w;
             if !rule.tags.is_empty() {
                 strongest_cue = strongest_cue.min(w);
+                tags.extend(rule.tags.iter().map(|&t| Cow::Borrowed(t)));
+            }
+            let bit = 1 << (f.rule % 64);
+            if listed & bit == 0 || !found[..i].iter().any(|e| e.rule == f.rule) {
+                rules.push(Cow::Borrowed(rule.name));
+            }
+            listed |= bit;
+            if let Some(l) = rule.lang {
+                votes[l] += 1;
             }
             let original =
                 n.tokens[f.tokens.start].original.start..n.tokens[f.tokens.end - 1].original.end;
@@ -416,9 +433,26 @@ impl Classifier {
         let complaint = score <= self.complaint_at || (strongest_cue <= STRONG_CUE && score < 0.5);
         let lang = match lang {
             Some(l) if !l.trim().is_empty() => Some(crate::lang::primary(l).into()),
-            _ => self.pack_vote(found, votes),
+            _ => self.pack_vote(votes),
         };
-        self.verdict(score, complaint, lang, found, hits)
+        tags.sort();
+        tags.dedup();
+        let sentiment = if score >= 0.05 {
+            Sentiment::Positive
+        } else if score <= -0.05 {
+            Sentiment::Negative
+        } else {
+            Sentiment::Neutral
+        };
+        Verdict {
+            sentiment,
+            score,
+            complaint,
+            lang,
+            tags,
+            rules,
+            hits,
+        }
     }
 
     /// Adds the first whole-word match of each regex in `which` (regex, gate word's token; sorted) to `found`.
@@ -458,15 +492,9 @@ impl Classifier {
         }
     }
 
-    /// The language of the pack whose rules fired most; of two as many, the first by name.
-    fn pack_vote(&self, found: &[Found], votes: &mut Vec<u32>) -> Option<Name> {
-        votes.clear();
-        votes.resize(self.langs.len(), 0);
-        for f in found {
-            if let Some(l) = self.rules[f.rule].lang {
-                votes[l] += 1;
-            }
-        }
+    /// The language of the pack whose rules fired most (`votes`: hits per pack language); of two as many, the
+    /// first by name.
+    fn pack_vote(&self, votes: &[u32]) -> Option<Name> {
         // `langs` is sorted, so the first of the most voted is the first by name.
         let mut best = None;
         let mut top = 0;
@@ -476,45 +504,6 @@ impl Classifier {
             }
         }
         best.map(|l| Cow::Borrowed(self.langs[l]))
-    }
-
-    fn verdict(
-        &self,
-        score: f64,
-        complaint: bool,
-        lang: Option<Name>,
-        found: &[Found],
-        hits: Vec<Hit>,
-    ) -> Verdict {
-        // Sized up front: one allocation each (none when nothing fired) instead of growing from empty.
-        let mut rules: Vec<Name> = Vec::with_capacity(found.len());
-        let mut tags: Vec<Name> =
-            Vec::with_capacity(found.iter().map(|f| self.rules[f.rule].tags.len()).sum());
-        for f in found {
-            let r = &self.rules[f.rule];
-            if !rules.iter().any(|n| n == r.name) {
-                rules.push(Cow::Borrowed(r.name));
-            }
-            tags.extend(r.tags.iter().map(|&t| Cow::Borrowed(t)));
-        }
-        tags.sort();
-        tags.dedup();
-        let sentiment = if score >= 0.05 {
-            Sentiment::Positive
-        } else if score <= -0.05 {
-            Sentiment::Negative
-        } else {
-            Sentiment::Neutral
-        };
-        Verdict {
-            sentiment,
-            score,
-            complaint,
-            lang,
-            tags,
-            rules,
-            hits,
-        }
     }
 }
 
