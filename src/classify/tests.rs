@@ -265,7 +265,7 @@ fn strs(names: &[Name]) -> Vec<&str> {
 
 #[test]
 fn regex_rules_run_behind_their_first_words_and_still_fire() {
-    let words = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let words = |v: &[&str]| Some(v.iter().map(|s| (s.to_string(), 0)).collect::<Vec<_>>());
     assert_eq!(
         regex_gate("(?:day|week) [0-9]+ |been (?:two|3) days"),
         words(&["been", "day", "week"])
@@ -275,6 +275,26 @@ fn regex_rules_run_behind_their_first_words_and_still_fire() {
         words(&["refund", "refunded"])
     );
     assert_eq!(regex_gate("wait"), words(&["wait*"]));
+    // A branch that starts with a number is gated by the words after the number, a token before the match.
+    assert_eq!(
+        regex_gate("(?:[0-9۰-۹]+|isang|apat na) (?:araw|lingg?o) na "),
+        Some(vec![
+            ("apat".to_string(), 0),
+            ("araw".to_string(), 1),
+            ("isang".to_string(), 0),
+            ("linggo".to_string(), 1),
+            ("lingo".to_string(), 1),
+        ])
+    );
+    assert_eq!(
+        regex_gate("[0-9]+ (?:day|week)s? "),
+        Some(vec![
+            ("day".to_string(), 1),
+            ("days".to_string(), 1),
+            ("week".to_string(), 1),
+            ("weeks".to_string(), 1)
+        ])
+    );
     // No word every match starts with: the regex runs on every text.
     assert_eq!(regex_gate(".*late"), None);
     assert_eq!(regex_gate("(?:[^ ]+ )?so slow "), None);
@@ -291,6 +311,7 @@ fn regex_rules_run_behind_their_first_words_and_still_fire() {
         &[
             rule("gated", "gate (?:[0-9]+) closed "),
             rule("open", "(?:[^ ]+ )?so slow "),
+            rule("counted", "(?:[0-9]+|two) days late "),
         ],
         DEFAULT_COMPLAINT_AT,
     )
@@ -300,6 +321,18 @@ fn regex_rules_run_behind_their_first_words_and_still_fire() {
     // The gate word alone is not a match.
     let v = c.classify_in("gate 12 opens at noon", Some("en"));
     assert!(!strs(&v.rules).contains(&"gated"), "{v:?}");
+    // A number branch fires where the number is, found by the word after it; the word branch as before.
+    for (text, hit) in [
+        ("parcel came 12 days late again", Some("12 days late")),
+        ("Parcel came two days late!", Some("two days late")),
+        ("7 days late, 3 days early", Some("7 days late")),
+        ("12 parcels, days late", None),
+        ("days late 3", None),
+    ] {
+        let v = c.classify_in(text, Some("en"));
+        let found = v.hits.iter().find(|h| h.rule == "counted");
+        assert_eq!(found.map(|h| h.text.as_str()), hit, "{text}: {v:?}");
+    }
     // The built-in English regex still hears "day 3 now".
     let v = builtin().classify("@SafarAir where is my bag? day 3 now");
     assert!(
