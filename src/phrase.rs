@@ -563,10 +563,13 @@ impl Vocab {
         let start = span.start;
         let word = &text[span];
         // A token is followed by more text (at least a space) nearly always, so its first 8 bytes are one load
-        // from the text, masked to its length.
-        let head = match text.get(start..start + 8) {
-            Some(b) => load(b) & low_bytes(word.len()),
-            None => head_of(word),
+        // from the text, masked to its length. Whether 8 bytes follow is tested against a bound computed once per
+        // text rather than with `text.get(start..start + 8)`, whose test of `start + 8` for overflow cost a few
+        // instructions at every token.
+        let head = if start < text.len().saturating_sub(7) {
+            load(&text[start..]) & low_bytes(word.len())
+        } else {
+            head_of(word)
         };
         Looked {
             id: self.find(head, word),
