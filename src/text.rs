@@ -101,11 +101,24 @@ pub fn normalize_into(input: &str, known: &dyn Fn(&str) -> bool, out: &mut Norma
     out.text.reserve(input.len() + 8);
     out.tokens.reserve(input.len() / 3 + 4);
     out.text.push(' ');
-    if input.is_ascii() {
+    if all_ascii(input.as_bytes()) {
         tokenize_ascii(input, known, out);
     } else {
         tokenize_chars(input, known, out);
     }
+}
+
+/// `b.is_ascii()`, sixteen bytes at a time with no branch but the loop's: the standard one checks an unaligned
+/// head and tail a byte at a time, and in a post of a few dozen bytes those are most of its work. The last
+/// sixteen bytes are checked as one piece, overlapping the ones before when the length is not a multiple.
+fn all_ascii(b: &[u8]) -> bool {
+    let lanes = |c: &[u8]| u128::from_le_bytes(c.try_into().expect("16 bytes"));
+    let Some(last) = b.last_chunk::<16>() else {
+        return b.is_ascii();
+    };
+    let chunks = b.chunks_exact(16);
+    let any = chunks.fold(u128::from_le_bytes(*last), |a, c| a | lanes(c));
+    any & u128::splat(0x80) == 0
 }
 
 /// Tokenises any input on its visible characters.
@@ -263,7 +276,7 @@ fn tokenize_ascii(input: &str, known: &dyn Fn(&str) -> bool, out: &mut Normalize
                 out.questions += usize::from(c == b'?');
             }
             let start = text.len();
-            text.extend_from_slice(&b[i..j]);
+            copy_token(&mut text, b, i..j);
             text.push(b' ');
             out.tokens.push(Token {
                 span: start..start + (j - i),
@@ -275,7 +288,29 @@ fn tokenize_ascii(input: &str, known: &dyn Fn(&str) -> bool, out: &mut Normalize
             i = j;
         }
     }
+    // `from_utf8` checks sixteen bytes at a time, then what is left one byte at a time with a branch each, which
+    // mispredicts at the end. Spaces up to a multiple of sixteen bytes, cut off again after, leave nothing to it.
+    let len = text.len();
+    text.extend_from_slice(&[b' '; 16]);
+    text.truncate(len.next_multiple_of(16));
     out.text = String::from_utf8(text).expect("ASCII folds to ASCII");
+    out.text.truncate(len);
+}
+
+/// Appends the bytes `b[range]` to `text`. A copy of a constant 16 bytes is two moves, then cut to size; `memcpy`
+/// of a few bytes branches on the size, and token sizes vary too much for those branches to be predicted. Near
+/// the input's end, where 16 bytes cannot be read, the token is most often one mark (`!`), pushed as a byte.
+#[inline(always)]
+fn copy_token(text: &mut Vec<u8>, b: &[u8], range: Range<usize>) {
+    let start = text.len();
+    match b.get(range.start..range.start + 16) {
+        Some(sixteen) if range.len() <= 16 => {
+            text.extend_from_slice(sixteen);
+            text.truncate(start + range.len());
+        }
+        None if range.len() == 1 => text.push(b[range.start]),
+        _ => text.extend_from_slice(&b[range]),
+    }
 }
 
 /// A machine word used as a vector of bytes ("SWAR"): 8 ASCII bytes in a `u64`, 16 in a `u128`. A test of all
@@ -468,14 +503,7 @@ fn push_ascii<const SCAN: bool>(
         seen = b[body..end].iter().fold(0, |s, &c| s | flags(c));
     }
     let start = text.len();
-    if j - from <= 16 && from + 16 <= b.len() {
-        // A copy of a constant 16 bytes is two moves, then cut to size; `memcpy` of a few bytes branches on the
-        // size, and token sizes vary too much for those branches to be predicted.
-        text.extend_from_slice(&b[from..from + 16]);
-        text.truncate(start + (j - from));
-    } else {
-        text.extend_from_slice(&b[from..j]);
-    }
+    copy_token(text, b, from..j);
     let mut caps = false;
     if seen & UPPER != 0 {
         let mut upper = 0u32;
