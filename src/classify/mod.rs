@@ -544,8 +544,12 @@ struct Found {
 /// Keeps non-overlapping hits: where hits overlap, the one with more tokens wins, then the leftmost, then the
 /// earlier rule (pack rules before config rules before lexicon words).
 fn longest_first(found: &mut Vec<Found>, taken: &mut Vec<bool>, tokens: usize) {
-    // One hit or none (most texts) overlaps nothing.
-    if found.len() < 2 {
+    // Hits that follow one another without overlapping (most texts: the walk finds them in text order) are all
+    // kept, and need no sorting.
+    if found
+        .windows(2)
+        .all(|w| w[0].tokens.end <= w[1].tokens.start)
+    {
         return;
     }
     found.sort_unstable_by_key(|f| (std::cmp::Reverse(f.tokens.len()), f.tokens.start, f.rule));
