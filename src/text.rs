@@ -1000,6 +1000,19 @@ mod tests {
     }
 
     #[test]
+    fn the_ascii_check_sees_a_non_ascii_byte_anywhere() {
+        for len in 0..50 {
+            let ascii = "a".repeat(len);
+            assert!(all_ascii(ascii.as_bytes()), "{len}");
+            for at in 0..len {
+                let mut bytes = ascii.clone().into_bytes();
+                bytes[at] = 0xC3;
+                assert!(!all_ascii(&bytes), "{len} bytes, 0xC3 at {at}");
+            }
+        }
+    }
+
+    #[test]
     fn words_apostrophes_handles_and_punctuation() {
         assert_eq!(
             texts("I don’t LIKE it!!! @NorthwindHelp :("),

@@ -95,6 +95,19 @@ pub enum Sentiment {
     Positive,
 }
 
+impl Sentiment {
+    /// The sentiment of a score.
+    fn of(score: f64) -> Sentiment {
+        if score >= 0.05 {
+            Sentiment::Positive
+        } else if score <= -0.05 {
+            Sentiment::Negative
+        } else {
+            Sentiment::Neutral
+        }
+    }
+}
+
 /// A rule, tag or language name in a verdict. The classifier's own names are interned (see [`intern`]) and
 /// borrowed, so a verdict copies pointers instead of counting references; a verdict read back from the store owns
 /// its names.
@@ -445,15 +458,8 @@ impl Classifier {
         };
         tags.sort();
         tags.dedup();
-        let sentiment = if score >= 0.05 {
-            Sentiment::Positive
-        } else if score <= -0.05 {
-            Sentiment::Negative
-        } else {
-            Sentiment::Neutral
-        };
         Verdict {
-            sentiment,
+            sentiment: Sentiment::of(score),
             score,
             complaint,
             lang,
