@@ -265,7 +265,15 @@ fn strs(names: &[Name]) -> Vec<&str> {
 
 #[test]
 fn regex_rules_run_behind_their_first_words_and_still_fire() {
-    let words = |v: &[&str]| Some(v.iter().map(|s| (s.to_string(), 0)).collect::<Vec<_>>());
+    // Gate words with how many tokens before each one the match starts.
+    let gates = |v: &[(&str, usize)]| {
+        Some(
+            v.iter()
+                .map(|&(w, back)| (w.to_string(), back))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let words = |v: &[&str]| gates(&v.iter().map(|&w| (w, 0)).collect::<Vec<_>>());
     assert_eq!(
         regex_gate("(?:day|week) [0-9]+ |been (?:two|3) days"),
         words(&["been", "day", "week"])
@@ -278,22 +286,17 @@ fn regex_rules_run_behind_their_first_words_and_still_fire() {
     // A branch that starts with a number is gated by the words after the number, a token before the match.
     assert_eq!(
         regex_gate("(?:[0-9۰-۹]+|isang|apat na) (?:araw|lingg?o) na "),
-        Some(vec![
-            ("apat".to_string(), 0),
-            ("araw".to_string(), 1),
-            ("isang".to_string(), 0),
-            ("linggo".to_string(), 1),
-            ("lingo".to_string(), 1),
+        gates(&[
+            ("apat", 0),
+            ("araw", 1),
+            ("isang", 0),
+            ("linggo", 1),
+            ("lingo", 1)
         ])
     );
     assert_eq!(
         regex_gate("[0-9]+ (?:day|week)s? "),
-        Some(vec![
-            ("day".to_string(), 1),
-            ("days".to_string(), 1),
-            ("week".to_string(), 1),
-            ("weeks".to_string(), 1)
-        ])
+        gates(&[("day", 1), ("days", 1), ("week", 1), ("weeks", 1)])
     );
     // No word every match starts with: the regex runs on every text.
     assert_eq!(regex_gate(".*late"), None);
