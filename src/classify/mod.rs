@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use pack::Pack;
 
-use crate::phrase::PhraseSet;
+use crate::phrase::{PhraseSet, WordSet};
 use crate::text::{Normalized, TokenKind, normalize_into};
 
 /// Default complaint threshold: a single cue such as "where is my" (-1.5) reaches it; a bare "refund" does not.
@@ -184,7 +184,7 @@ pub struct Classifier {
     /// (`^(?:…)`), to tell cheaply whether any match starts at a gate word before searching the whole text.
     anchored: Vec<Option<Regex>>,
     /// Single words the packs know: how stretched words are shrunk and lowercase hashtags split.
-    vocab: HashSet<Box<str>, foldhash::fast::RandomState>,
+    vocab: WordSet,
     detector: crate::lang::Detector,
     /// The packs' languages, sorted: [`Classifier::pack_vote`] counts votes by index.
     langs: Vec<&'static str>,
@@ -334,7 +334,7 @@ impl Classifier {
                 n.tokens
                     .iter()
                     .filter(|t| t.kind == TokenKind::Word)
-                    .map(|t| Box::from(&n.text[t.span.clone()]))
+                    .map(|t| n.text[t.span.clone()].to_string())
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -392,13 +392,22 @@ impl Classifier {
         others.clear();
         gates.clear();
         gates.extend(self.ungated.iter().map(|&k| (k, ANYWHERE)));
+        // The walk gives hits in the order of their first token. When each starts at or after the end of all
+        // before it (most texts), none overlap and all are kept: told here without a branch, rather than by
+        // a loop over the hits afterwards, whose exit is mispredicted.
+        let mut overlap = false;
+        let mut reach = 0;
         self.matcher
             .for_each_match(n, |m| match self.roles[m.pattern] {
-                Role::Rule(rule, weight) => found.push(Found {
-                    rule,
-                    weight,
-                    tokens: m.tokens,
-                }),
+                Role::Rule(rule, weight) => {
+                    overlap |= m.tokens.start < reach;
+                    reach = reach.max(m.tokens.end);
+                    found.push(Found {
+                        rule,
+                        weight,
+                        tokens: m.tokens,
+                    })
+                }
                 Role::RegexGate(k, back) => {
                     if let Some(t) = m.tokens.start.checked_sub(back) {
                         gates.push((k, t));
@@ -406,11 +415,18 @@ impl Classifier {
                 }
                 role => others.push((role, m.tokens)),
             });
-        longest_first(found, taken, n.tokens.len());
+        if overlap {
+            longest_first(found, taken, n.tokens.len());
+        }
         gates.sort_unstable();
         gates.dedup();
+        let from_walk = found.len();
         self.regex_hits(n, gates, found);
-        found.sort_unstable_by_key(|f| (f.tokens.start, f.rule));
+        // Hits from the walk that do not overlap are in text order already; a sort call costs more than the few
+        // hits it would sort.
+        if overlap || found.len() > from_walk {
+            found.sort_unstable_by_key(|f| (f.tokens.start, f.rule));
+        }
         ctx.fill(n, found, others);
         // One pass over the hits gathers all the verdict lists (hits, rules, tags, votes): the number of hits varies
         // from text to text, and the end of every loop over them is a mispredicted branch.
@@ -456,8 +472,11 @@ impl Classifier {
             Some(l) if !l.trim().is_empty() => Some(crate::lang::primary(l).into()),
             _ => self.pack_vote(votes),
         };
-        tags.sort();
-        tags.dedup();
+        // Most texts have no tagged hit, and the calls would be made for nothing.
+        if tags.len() > 1 {
+            tags.sort();
+            tags.dedup();
+        }
         Verdict {
             sentiment: Sentiment::of(score),
             score,
@@ -550,14 +569,6 @@ struct Found {
 /// Keeps non-overlapping hits: where hits overlap, the one with more tokens wins, then the leftmost, then the
 /// earlier rule (pack rules before config rules before lexicon words).
 fn longest_first(found: &mut Vec<Found>, taken: &mut Vec<bool>, tokens: usize) {
-    // Hits that follow one another without overlapping (most texts: the walk finds them in text order) are all
-    // kept, and need no sorting.
-    if found
-        .windows(2)
-        .all(|w| w[0].tokens.end <= w[1].tokens.start)
-    {
-        return;
-    }
     found.sort_unstable_by_key(|f| (std::cmp::Reverse(f.tokens.len()), f.tokens.start, f.rule));
     taken.clear();
     taken.resize(tokens, false);
