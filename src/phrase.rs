@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use foldhash::fast::RandomState;
 
-use crate::text::{Normalized, normalize};
+use crate::text::{Normalized, Token, head_and_key, normalize};
 
 /// A compiled set of patterns.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ impl PhraseSet {
             let Some((last, init)) = n.tokens.split_last() else {
                 return Err(PhraseError::Empty(raw.to_string()));
             };
-            let word = |t: &crate::text::Token| &n.text[t.span.clone()];
+            let word = |t: &Token| &n.text[t.span.clone()];
             let path = if is_prefix { init } else { &n.tokens[..] };
             let ids = path.iter().map(|t| vocab.insert(word(t))).collect();
             let prefix = is_prefix.then(|| Box::from(word(last)));
@@ -225,10 +225,10 @@ impl PhraseSet {
             let mut starts = 0_u64;
             let mut prefixed = 0_u64;
             for (k, t) in block.iter().enumerate() {
-                let looked = self.vocab.look(bytes, t.span.clone());
-                ids[k] = looked.id;
-                let maybe = self.root_prefixes.maybe(looked.head);
-                starts |= u64::from((looked.id & DEAD == 0) | maybe) << k;
+                let id = self.vocab.id_of(t, bytes);
+                ids[k] = id;
+                let maybe = self.root_prefixes.maybe(t.head);
+                starts |= u64::from((id & DEAD == 0) | maybe) << k;
                 prefixed |= u64::from(maybe) << k;
             }
             let end = base + block.len();
@@ -238,10 +238,7 @@ impl PhraseSet {
                 let i = base + k;
                 if prefixed >> k & 1 != 0 {
                     let word = &bytes[toks[i].span.clone()];
-                    for (prefix, p) in self
-                        .root_prefixes
-                        .get(self.vocab.look(bytes, toks[i].span.clone()).head)
-                    {
+                    for (prefix, p) in self.root_prefixes.get(toks[i].head) {
                         if starts_with(word, prefix.as_bytes()) && emit(*p, i..i + 1) {
                             return;
                         }
@@ -283,7 +280,7 @@ impl PhraseSet {
                     let id = if j < end {
                         ids[j - base]
                     } else {
-                        self.vocab.id_at(bytes, toks[j].span.clone())
+                        self.vocab.id_at(&toks[j], bytes)
                     };
                     if id == NONE {
                         break;
@@ -350,7 +347,7 @@ struct Node {
 /// all, the digits of the regex gates, `0*` to `9*`, would make that 1.)
 #[derive(Debug, Clone)]
 struct RootPrefixes {
-    /// By a token's first byte: keeps the first `n` bytes of its first 8 (see [`Vocab::look`]). All 8 for a byte
+    /// By a token's first byte: keeps the first `n` bytes of its first 8 ([`Token::head`]). All 8 for a byte
     /// no pattern starts with, so that such tokens pass the bitset only by chance, not all of them at once.
     masks: Box<[u64; 256]>,
     /// A bit per hash of those bytes: set when some pattern starts with bytes of that hash.
@@ -377,7 +374,7 @@ impl RootPrefixes {
             lists: HashMap::default(),
         };
         for (word, p) in patterns {
-            let key = set.key(head_of(word.as_bytes()));
+            let key = set.key(head_and_key(word.as_bytes()).0);
             let bit = set.bit(key);
             set.bits[bit / 64] |= 1 << (bit % 64);
             set.lists.entry(key).or_default().push((word, p));
@@ -497,29 +494,11 @@ fn low_bytes(n: usize) -> u64 {
     !(u64::MAX << half << half)
 }
 
-/// The first 8 bytes of `bytes`, at least 8 of them, as a little-endian `u64`.
-#[inline(always)]
-fn load(bytes: &[u8]) -> u64 {
-    let mut b = [0; 8];
-    b.copy_from_slice(&bytes[..8]);
-    u64::from_le_bytes(b)
-}
-
-/// A token's first 8 bytes as a little-endian `u64`, zero past its end.
-#[inline]
-fn head_of(word: &[u8]) -> u64 {
-    let mut b = [0; 8];
-    let n = word.len().min(8);
-    b[..n].copy_from_slice(&word[..n]);
-    u64::from_le_bytes(b)
-}
-
 /// The folded tokens patterns use, numbered: a hash table from a token's bytes to its id. Every token of every
 /// text is looked up here once, about half of them in vain, so a lookup is cheap and branches on nothing it
-/// cannot predict: a token of up to 8 bytes (most of them) is its own key (see [`Vocab::key`]), hashed with one
-/// multiplication; its bucket (one cache line) is read and its four slots compared at once, without reading the
-/// stored words. Longer tokens are keyed by a hash of their first and last 8 bytes and confirmed on the stored
-/// word.
+/// cannot predict: a token's key ([`Token::key`], worked out by the tokeniser) is hashed with one multiplication;
+/// its bucket (one cache line) is read and its four slots compared at once, without reading the stored words. A
+/// token longer than 8 bytes is keyed by a hash, so one found is confirmed on the stored word.
 #[derive(Debug, Clone)]
 struct Vocab {
     /// At most half of the slots used, so that a bucket rarely fills.
@@ -533,9 +512,10 @@ struct Vocab {
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
 struct Bucket {
-    /// Per slot: the token's key (see [`Vocab::key`]).
+    /// Per slot: the token's key ([`Token::key`]).
     keys: [u64; 4],
-    /// Per slot: the token's id, [`NONE`] when free; [`DEAD`] set when no pattern starts with the token.
+    /// Per slot: the token's id, [`NONE`] when free; [`DEAD`] set when no pattern starts with the token, [`LONG`]
+    /// when it is longer than 8 bytes.
     ids: [u32; 4],
     /// A token of this bucket went to a later one, as this one was full: a lookup goes on.
     full: bool,
@@ -544,6 +524,15 @@ struct Bucket {
 /// Set in a looked-up id when no pattern starts with the token (it is only a later token of phrases), and in
 /// [`NONE`]: one test tells the walk that nothing starts at a token.
 const DEAD: u32 = 1 << 31;
+
+/// Set in the stored id of a token longer than 8 bytes, whose key is a hash that other tokens may share: one found
+/// is confirmed on its bytes ([`Vocab::confirm`]), which clears the bit.
+const LONG: u32 = 1 << 30;
+
+/// Never set in a token's id (there are fewer), set in [`NONE`]: `id & (LONG | UNUSED) == LONG` tells a long token
+/// found with one test. (With two, `id != NONE` and whether the key is a long token's, the compiler branched on
+/// each, and the one on the key was mispredicted at most long tokens.)
+const UNUSED: u32 = 1 << 29;
 
 const FREE: Bucket = Bucket {
     keys: [0; 4],
@@ -565,14 +554,6 @@ impl Bucket {
     }
 }
 
-/// A token of a text, looked up: its id as [`Vocab::find`] gives it, and its first 8 bytes (zero past its end)
-/// for the prefix patterns.
-#[derive(Debug, Clone, Copy)]
-struct Looked {
-    id: u32,
-    head: u64,
-}
-
 impl Default for Vocab {
     fn default() -> Vocab {
         Vocab {
@@ -588,47 +569,32 @@ impl Vocab {
         self.words.len()
     }
 
-    /// The token at `span` of `text`.
+    /// The id of token `t` of a text whose folded form is `text`, as [`Vocab::find`] gives it.
     #[inline(always)]
-    fn look(&self, text: &[u8], span: Range<usize>) -> Looked {
-        let start = span.start;
-        let word = &text[span];
-        // A token is followed by more text (at least a space) nearly always, so its first 8 bytes are one load
-        // from the text, masked to its length. Whether 8 bytes follow is tested against a bound computed once per
-        // text rather than with `text.get(start..start + 8)`, whose test of `start + 8` for overflow cost a few
-        // instructions at every token.
-        let head = if start < text.len().saturating_sub(7) {
-            load(&text[start..]) & low_bytes(word.len())
-        } else {
-            head_of(word)
-        };
-        Looked {
-            id: self.find(head, word),
-            head,
-        }
+    fn id_of(&self, t: &Token, text: &[u8]) -> u32 {
+        self.find(t.key, || &text[t.span.clone()])
     }
 
-    /// The id of the token at `span` of `text`: [`Vocab::look`] for the walk's rarer steps, not inlined.
+    /// [`Vocab::id_of`] for the walk's rarer steps, not inlined.
     #[inline(never)]
-    fn id_at(&self, text: &[u8], span: Range<usize>) -> u32 {
-        self.look(text, span).id
+    fn id_at(&self, t: &Token, text: &[u8]) -> u32 {
+        self.id_of(t, text)
     }
 
-    /// The id of `word`, whose first 8 bytes (zero past its end) are `head`, or [`NONE`]; once sealed, with
-    /// [`DEAD`] set when no pattern starts with it.
+    /// The id of the token with `key`, or [`NONE`]; once sealed, with [`DEAD`] set when no pattern starts with
+    /// it. `word` gives its bytes, read only to confirm a long token found (see [`crate::text::token_key`]).
     #[inline(always)]
-    fn find(&self, head: u64, word: &[u8]) -> u32 {
-        let n = word.len();
-        if n > 8 {
-            return self.find_long(head, word);
-        }
-        let key = Self::key(head, n);
+    fn find<'a>(&self, key: u64, word: impl FnOnce() -> &'a [u8]) -> u32 {
         let b = self.place(key);
         let bucket = &self.buckets[b];
-        let id = bucket.get(key);
+        let mut id = bucket.get(key);
         // Branching on whether the bucket was full, which is rare, rather than on whether the token was found.
         if bucket.full {
-            return self.find_on(key, id, b);
+            id = self.find_on(key, id, b);
+        }
+        // One branch, on a long token found, which is rare.
+        if id & (LONG | UNUSED) == LONG {
+            return self.confirm(key, id & !LONG, word());
         }
         id
     }
@@ -645,30 +611,18 @@ impl Vocab {
         id
     }
 
-    /// [`Vocab::find`] for a token longer than 8 bytes.
+    /// [`Vocab::find`] for a long token `word` found as `id` (without [`LONG`]) by its `key`: `id` if it is that
+    /// token, else another token with the key.
     #[inline(never)]
-    fn find_long(&self, head: u64, word: &[u8]) -> u32 {
-        let key = Self::long_key(head, word);
-        let mask = self.buckets.len() - 1;
-        let mut b = self.place(key);
-        loop {
-            let bucket = &self.buckets[b];
-            let id = bucket.get(key);
-            if id != NONE {
-                // Different long tokens may share a key (rarely: a miss nearly never reads a stored word).
-                if same(&self.words[(id & !DEAD) as usize], word) {
-                    return id;
-                }
-                return self.find_long_slowly(key, word);
-            }
-            if !bucket.full {
-                return NONE;
-            }
-            b = (b + 1) & mask;
+    fn confirm(&self, key: u64, id: u32, word: &[u8]) -> u32 {
+        // Different long tokens may share a key (rarely: a miss nearly never reads a stored word).
+        if same(&self.words[(id & !DEAD) as usize], word) {
+            return id;
         }
+        self.find_long_slowly(key, word)
     }
 
-    /// [`Vocab::find_long`] when another token has the key: every slot with the key is checked.
+    /// [`Vocab::confirm`] when another token has the key: every slot with the key is checked.
     #[cold]
     fn find_long_slowly(&self, key: u64, word: &[u8]) -> u32 {
         let mask = self.buckets.len() - 1;
@@ -676,9 +630,9 @@ impl Vocab {
         loop {
             let bucket = &self.buckets[b];
             for k in 0..4 {
-                let id = bucket.ids[k];
+                let id = bucket.ids[k] & !LONG;
                 if bucket.keys[k] == key
-                    && id != NONE
+                    && id != NONE & !LONG
                     && same(&self.words[(id & !DEAD) as usize], word)
                 {
                     return id;
@@ -691,26 +645,6 @@ impl Vocab {
         }
     }
 
-    /// The key of an `n`-byte token, at most 8, whose bytes are `head` (zero past its end): the token itself, its
-    /// length marked by a byte 0xFF just past its end when shorter than 8. As 0xFF is never part of UTF-8, no two
-    /// tokens share a key.
-    #[inline(always)]
-    fn key(head: u64, n: usize) -> u64 {
-        // Two shifts by half, as in `low_bytes`: no byte past 8 bytes, without a branch.
-        let half = 4 * n.min(8) as u32;
-        head | 0xFF_u64 << half << half
-    }
-
-    /// The key of `word`, longer than 8 bytes, whose first 8 bytes are `head`: a hash of its first and last 8
-    /// bytes and length (two loads, whatever its length), with 0xFF as its first and last byte, which no short
-    /// token's key has (one 0xFF at most, nothing after it), so that a short token's key is in one slot at most.
-    #[inline(always)]
-    fn long_key(head: u64, word: &[u8]) -> u64 {
-        let n = word.len();
-        let tail = load(&word[n.saturating_sub(8)..]);
-        (head ^ tail.rotate_left(23) ^ (n as u64) << 40).wrapping_mul(K) | 0xFF00_0000_0000_00FF
-    }
-
     /// The first bucket to look in for `key`: the high bits of a multiplicative hash are the well-mixed ones.
     #[inline(always)]
     fn place(&self, key: u64) -> usize {
@@ -720,14 +654,14 @@ impl Vocab {
     /// The token's id, numbered next if new.
     fn insert(&mut self, word: &str) -> u32 {
         let word = word.as_bytes();
-        let found = self.find(head_of(word), word);
+        let found = self.find(head_and_key(word).1, || word);
         if found != NONE {
             return found;
         }
         let id = u32::try_from(self.words.len())
             .ok()
-            .filter(|&id| id < DEAD - 1)
-            .expect("fewer than 2 billion tokens");
+            .filter(|&id| id < UNUSED)
+            .expect("fewer than 500 million tokens");
         self.words.push(word.into());
         if self.words.len() * 2 > self.buckets.len() * 4 {
             self.buckets = vec![FREE; self.buckets.len() * 2];
@@ -744,17 +678,13 @@ impl Vocab {
     fn put(&mut self, id: u32) {
         let mask = self.buckets.len() - 1;
         let word = &self.words[id as usize];
-        let key = if word.len() > 8 {
-            Self::long_key(head_of(word), word)
-        } else {
-            Self::key(head_of(word), word.len())
-        };
+        let (key, long) = (head_and_key(word).1, if word.len() > 8 { LONG } else { 0 });
         let mut b = self.place(key);
         loop {
             let bucket = &mut self.buckets[b];
             if let Some(k) = bucket.ids.iter().position(|&i| i == NONE) {
                 bucket.keys[k] = key;
-                bucket.ids[k] = id;
+                bucket.ids[k] = id | long;
                 return;
             }
             bucket.full = true;
@@ -765,7 +695,7 @@ impl Vocab {
     /// Marks the tokens no pattern starts with ([`DEAD`]); `starts` tells by id.
     fn seal(&mut self, starts: impl Fn(u32) -> bool) {
         for id in self.buckets.iter_mut().flat_map(|b| &mut b.ids) {
-            if *id != NONE && !starts(*id) {
+            if *id != NONE && !starts(*id & !LONG) {
                 *id |= DEAD;
             }
         }

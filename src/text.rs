@@ -42,6 +42,12 @@ pub struct Token {
     pub span: Range<usize>,
     /// Byte range in the input.
     pub original: Range<usize>,
+    /// The first 8 bytes of the folded token (little-endian, zero past its end), as [`head_and_key`] gives them:
+    /// prefix patterns are looked up by them.
+    pub head: u64,
+    /// The folded token's lookup key, as [`head_and_key`] gives it. Both are worked out while tokenising, where
+    /// the fast paths hold the folded bytes in a register already, so that looking a token up reads no text.
+    pub key: u64,
     /// What kind of token.
     pub kind: TokenKind,
     /// The original had at least two letters, all uppercase (shouting).
@@ -277,10 +283,13 @@ fn tokenize_ascii(input: &str, known: &dyn Fn(&str) -> bool, out: &mut Normalize
             }
             let start = text.len();
             copy_token(&mut text, b, i..j);
+            let (head, key) = head_and_key(&b[i..j]);
             text.push(b' ');
             out.tokens.push(Token {
                 span: start..start + (j - i),
                 original: i..j,
+                head,
+                key,
                 kind: TokenKind::Punct,
                 caps: false,
                 stretched: false,
@@ -340,6 +349,10 @@ trait Lanes:
     fn wrapping_add(self, other: Self) -> Self;
     fn wrapping_sub(self, other: Self) -> Self;
     fn trailing_zeros(self) -> u32;
+    /// The first 8 bytes.
+    fn low64(self) -> u64;
+    /// The last 8 of the first `len` bytes (the first 8 when `len` is 8 or less).
+    fn tail64(self, len: usize) -> u64;
 
     /// The top bit of each byte (all ASCII, below 0x80) that is in `lo..=hi` (`hi` below 0x7F). Adding
     /// `0x80 - c` to a byte sets its top bit exactly when it is at least `c`, and carries into no other byte.
@@ -397,6 +410,14 @@ macro_rules! lanes {
             fn trailing_zeros(self) -> u32 {
                 <$t>::trailing_zeros(self)
             }
+            #[inline(always)]
+            fn low64(self) -> u64 {
+                self as u64
+            }
+            #[inline(always)]
+            fn tail64(self, len: usize) -> u64 {
+                (self >> (8 * len.saturating_sub(8) as u32)) as u64
+            }
         }
     };
 }
@@ -446,14 +467,20 @@ fn push_short<T: Lanes>(
     }
     // The folded token and a space, copied as `T::BYTES` bytes then cut to size (see `push_ascii`).
     let start = text.len();
-    (folded & token | T::byte(b' ') << (8 * len as u32)).store(text);
+    let folded = folded & token;
+    (folded | T::byte(b' ') << (8 * len as u32)).store(text);
     text.truncate(start + len + 1);
+    let head = folded.low64();
+    let marked = (folded | T::byte(0xFF) << (8 * len as u32)).low64();
+    let key = token_key(marked, folded.tail64(len), len);
     let word = kind == TokenKind::Word;
     out.words += usize::from(word);
     out.caps_words += usize::from(word && caps);
     out.tokens.push(Token {
         span: start..start + len,
         original: from..from + len,
+        head,
+        key,
         kind,
         caps,
         stretched: false,
@@ -526,6 +553,8 @@ fn push_ascii<const SCAN: bool>(
         text.extend_from_slice(shrunk.as_bytes());
     }
     let span = start..text.len();
+    // From the final folded bytes: a stretched token was shrunk.
+    let (head, key) = head_and_key(&text[span.clone()]);
     text.push(b' ');
     let word = kind == TokenKind::Word;
     out.words += usize::from(word);
@@ -533,6 +562,8 @@ fn push_ascii<const SCAN: bool>(
     out.tokens.push(Token {
         span,
         original: from..j,
+        head,
+        key,
         kind,
         caps,
         stretched,
@@ -683,6 +714,7 @@ fn finish(
         out.text.push_str(&shrink(&folded, known));
     }
     let end = out.text.len();
+    let (head, key) = head_and_key(&out.text.as_bytes()[start..end]);
     out.text.push(' ');
     if kind == TokenKind::Word {
         out.words += 1;
@@ -691,10 +723,60 @@ fn finish(
     out.tokens.push(Token {
         span: start..end,
         original,
+        head,
+        key,
         kind,
         caps,
         stretched,
     });
+}
+
+/// A folded token's first 8 bytes (little-endian, zero past its end) and its lookup key ([`token_key`]), from
+/// its bytes: for the paths that do not hold them in a register already, and for patterns' tokens.
+pub fn head_and_key(word: &[u8]) -> (u64, u64) {
+    let n = word.len();
+    // Two loads that overlap when the token is shorter than twice their size, rather than a copy of `n` bytes,
+    // which is a call to `memcpy`.
+    let (head, tail) = match (word.first_chunk::<8>(), word.last_chunk::<8>()) {
+        (Some(&first), Some(&last)) => (u64::from_le_bytes(first), u64::from_le_bytes(last)),
+        _ if n >= 4 => {
+            let at =
+                |k: usize| u64::from(u32::from_le_bytes(word[k..k + 4].try_into().expect("4")));
+            let head = at(0) | at(n - 4) << (8 * (n - 4));
+            (head, head)
+        }
+        _ if n >= 2 => {
+            let at = |k: usize| u64::from(u16::from_le_bytes([word[k], word[k + 1]]));
+            let head = at(0) | at(n - 2) << (8 * (n - 2));
+            (head, head)
+        }
+        _ => {
+            let head = word.first().map_or(0, |&c| u64::from(c));
+            (head, head)
+        }
+    };
+    // Two shifts by half: no byte past 8 bytes, without a branch.
+    let half = 4 * n.min(8) as u32;
+    (head, token_key(head | 0xFF << half << half, tail, n))
+}
+
+/// The lookup key of a folded token of `len` bytes whose first 8 bytes, followed by a byte 0xFF (then zeros),
+/// are `marked`, and whose last 8 are `tail` (read only when longer than 8), by which the tokens of patterns are
+/// found
+/// (`phrase::Vocab`). A token of up to 8 bytes (most of them) is its own key, its length marked by a byte 0xFF
+/// just past its end when shorter than 8: as 0xFF is never part of UTF-8, no two such tokens share a key. A
+/// longer one's key is a hash of its first and last 8 bytes and length, with 0xFF as its first and last byte,
+/// which no short token's key has (one 0xFF at most, nothing after it); different long tokens may share a key,
+/// so a long token found by it must be confirmed on its bytes. No branch on the length, which varies from token
+/// to token and would be mispredicted: both keys are worked out and one kept.
+#[inline(always)]
+pub fn token_key(marked: u64, tail: u64, len: usize) -> u64 {
+    // The multiplier from FxHash: odd, with well-spread bits. A long token's marker is past its first 8 bytes:
+    // `marked` is those bytes then.
+    let long = (marked ^ tail.rotate_left(23) ^ (len as u64) << 40)
+        .wrapping_mul(0x517c_c1b7_2722_0a95)
+        | 0xFF00_0000_0000_00FF;
+    std::hint::select_unpredictable(len > 8, long, marked)
 }
 
 /// Zero-width characters and variation selectors: dropped before tokenising.
@@ -996,6 +1078,31 @@ mod tests {
             assert_eq!(fast.tokens, general.tokens, "{s:?}");
             let facts = |n: &Normalized| (n.exclamations, n.questions, n.words, n.caps_words);
             assert_eq!(facts(&fast), facts(&general), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn heads_and_keys_at_every_length() {
+        let all = "abcdefghijklmnopqrstu";
+        let mut keys = std::collections::HashSet::new();
+        for n in 1..=all.len() {
+            let word = &all[..n];
+            let mut head = [0; 8];
+            head[..n.min(8)].copy_from_slice(&word.as_bytes()[..n.min(8)]);
+            let (h, key) = head_and_key(word.as_bytes());
+            assert_eq!(h, u64::from_le_bytes(head), "{word}");
+            if n < 8 {
+                head[n] = 0xFF;
+            }
+            if n <= 8 {
+                assert_eq!(key, u64::from_le_bytes(head), "{word}");
+            } else {
+                assert_eq!(key & 0xFF00_0000_0000_00FF, 0xFF00_0000_0000_00FF, "{word}");
+            }
+            assert!(keys.insert(key), "{word}");
+            // The fast paths (eight and sixteen bytes at once, then byte by byte) work them out the same.
+            let t = &normalize(&word.to_uppercase()).tokens[0];
+            assert_eq!((t.head, t.key), (h, key), "{word}");
         }
     }
 
