@@ -312,7 +312,7 @@ impl WordSet {
     /// Whether `word` was added.
     pub fn contains(&self, word: &str) -> bool {
         let bytes = word.as_bytes();
-        self.vocab.find(head_of(bytes), bytes) != NONE
+        self.vocab.find(head_and_key(bytes).1, || bytes) != NONE
     }
 }
 
