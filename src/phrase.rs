@@ -19,6 +19,9 @@ pub struct PhraseSet {
     vocab: Vocab,
     /// Trie edges below the first token: (node, token id) → node.
     below: Edges,
+    /// Which pairs of tokens may start a phrase, for the walk to pass over a phrase's first word when the word
+    /// after it cannot continue any phrase.
+    pairs: Pairs,
     /// Per node, what the walk needs in one place: its patterns (a range of `end_list`), whether it has
     /// children and whether a prefix pattern continues from it.
     nodes: Vec<Node>,
@@ -138,10 +141,16 @@ impl PhraseSet {
         }
         vocab.seal(|id| {
             let n = &nodes[id as usize + 1];
-            !n.ends.is_empty() || n.children || n.prefix
+            match (!n.ends.is_empty(), n.children, n.prefix) {
+                (false, false, false) => DEAD,
+                (false, true, false) => HEAD,
+                _ => 0,
+            }
         });
+        let first_level = vocab.len() as u32;
         Ok(PhraseSet {
             vocab,
+            pairs: Pairs::new(edges.keys().filter(|&&(node, _)| node <= first_level)),
             below: Edges::new(&edges),
             nodes,
             end_list,
@@ -224,14 +233,26 @@ impl PhraseSet {
             // Per token of the block: it starts a path of the trie, it may start a prefix pattern.
             let mut starts = 0_u64;
             let mut prefixed = 0_u64;
+            // Tokens that only start phrases, and (bit k) whether the pair of tokens k - 1 and k may begin one.
+            let mut heads = 0_u64;
+            let mut pairs = 0_u64;
+            let mut before = NONE;
             for (k, t) in block.iter().enumerate() {
                 let id = self.vocab.id_of(t, bytes);
                 ids[k] = id;
                 let maybe = self.root_prefixes.maybe(t.head);
                 starts |= u64::from((id & DEAD == 0) | maybe) << k;
                 prefixed |= u64::from(maybe) << k;
+                heads |= u64::from(id & MARKS == HEAD) << k;
+                pairs |= u64::from(self.pairs.maybe(before, id)) << k;
+                before = id;
             }
             let end = base + block.len();
+            // A phrase's first word where the next word cannot continue a phrase starts nothing: the walk from it
+            // would stop after one step, often after a mispredicted branch or two and a table lookup. The last
+            // token of a block pairs with the next block's first, not looked up yet.
+            let next_pairs = pairs >> 1 | u64::from(end < toks.len()) << (block.len() - 1);
+            starts &= !(heads & !next_pairs & !prefixed);
             while starts != 0 {
                 let k = starts.trailing_zeros() as usize;
                 starts &= starts - 1;
@@ -247,7 +268,7 @@ impl PhraseSet {
                 if ids[k] & DEAD != 0 {
                     continue;
                 }
-                let mut node = ids[k] + 1;
+                let mut node = (ids[k] & !MARKS) + 1;
                 let mut j = i;
                 loop {
                     let info = &self.nodes[node as usize];
@@ -285,7 +306,7 @@ impl PhraseSet {
                     if id == NONE {
                         break;
                     }
-                    node = self.below.get(node, id & !DEAD);
+                    node = self.below.get(node, id & !MARKS);
                     if node == NONE {
                         break;
                     }
@@ -469,6 +490,45 @@ impl Edges {
     }
 }
 
+/// The pairs of tokens some phrase begins with, as a bitset over a hash of (the first token's node, the second
+/// token's id): a pair not in it begins no phrase; one in it may (about one in sixteen by chance). Small enough to
+/// stay in the processor's first cache, unlike the trie edges it summarises.
+#[derive(Debug, Clone)]
+struct Pairs {
+    bits: Vec<u64>,
+    /// 64 minus the number of hash bits.
+    shift: u32,
+}
+
+impl Pairs {
+    /// From the trie edges below the first token: (node, token id).
+    fn new<'a>(edges: impl Iterator<Item = &'a (u32, u32)> + Clone) -> Pairs {
+        let size = (edges.clone().count() * 16).next_power_of_two().max(64);
+        let mut pairs = Pairs {
+            bits: vec![0; size / 64],
+            shift: 64 - size.trailing_zeros(),
+        };
+        for &(node, id) in edges {
+            let bit = pairs.bit(node, id);
+            pairs.bits[bit / 64] |= 1 << (bit % 64);
+        }
+        pairs
+    }
+
+    #[inline(always)]
+    fn bit(&self, node: u32, id: u32) -> usize {
+        (Edges::key(node, id).wrapping_mul(K) >> self.shift) as usize
+    }
+
+    /// Whether tokens looked up as `first` then `second` may begin a phrase; true for some pairs that do not,
+    /// never false for one that does. Without a branch: the walk asks for every token.
+    #[inline(always)]
+    fn maybe(&self, first: u32, second: u32) -> bool {
+        let bit = self.bit((first & !MARKS).wrapping_add(1), second & !MARKS);
+        self.bits[bit / 64] >> (bit % 64) & 1 != 0
+    }
+}
+
 /// `word` starts with `prefix`; a loop rather than `memcmp`, as most candidates differ in their first bytes
 /// and the call would cost more than the comparison.
 #[inline]
@@ -514,8 +574,8 @@ struct Vocab {
 struct Bucket {
     /// Per slot: the token's key ([`Token::key`]).
     keys: [u64; 4],
-    /// Per slot: the token's id, [`NONE`] when free; [`DEAD`] set when no pattern starts with the token, [`LONG`]
-    /// when it is longer than 8 bytes.
+    /// Per slot: the token's id, [`NONE`] when free; [`DEAD`] set when no pattern starts with the token, [`HEAD`]
+    /// when it only starts phrases, [`LONG`] when it is longer than 8 bytes.
     ids: [u32; 4],
     /// A token of this bucket went to a later one, as this one was full: a lookup goes on.
     full: bool,
@@ -525,6 +585,13 @@ struct Bucket {
 /// [`NONE`]: one test tells the walk that nothing starts at a token.
 const DEAD: u32 = 1 << 31;
 
+/// Set in a looked-up id when the token only starts phrases (no pattern is that token alone, none is a prefix
+/// pattern after it): the walk starts from it only when the next token may continue one ([`Pairs`]).
+const HEAD: u32 = 1 << 29;
+
+/// The marks of a looked-up id: without them, it is the token's number.
+const MARKS: u32 = DEAD | HEAD;
+
 /// Set in the stored id of a token longer than 8 bytes, whose key is a hash that other tokens may share: one found
 /// is confirmed on its bytes ([`Vocab::confirm`]), which clears the bit.
 const LONG: u32 = 1 << 30;
@@ -532,7 +599,7 @@ const LONG: u32 = 1 << 30;
 /// Never set in a token's id (there are fewer), set in [`NONE`]: `id & (LONG | UNUSED) == LONG` tells a long token
 /// found with one test. (With two, `id != NONE` and whether the key is a long token's, the compiler branched on
 /// each, and the one on the key was mispredicted at most long tokens.)
-const UNUSED: u32 = 1 << 29;
+const UNUSED: u32 = 1 << 28;
 
 const FREE: Bucket = Bucket {
     keys: [0; 4],
@@ -616,7 +683,7 @@ impl Vocab {
     #[inline(never)]
     fn confirm(&self, key: u64, id: u32, word: &[u8]) -> u32 {
         // Different long tokens may share a key (rarely: a miss nearly never reads a stored word).
-        if same(&self.words[(id & !DEAD) as usize], word) {
+        if same(&self.words[(id & !MARKS) as usize], word) {
             return id;
         }
         self.find_long_slowly(key, word)
@@ -633,7 +700,7 @@ impl Vocab {
                 let id = bucket.ids[k] & !LONG;
                 if bucket.keys[k] == key
                     && id != NONE & !LONG
-                    && same(&self.words[(id & !DEAD) as usize], word)
+                    && same(&self.words[(id & !MARKS) as usize], word)
                 {
                     return id;
                 }
@@ -661,7 +728,7 @@ impl Vocab {
         let id = u32::try_from(self.words.len())
             .ok()
             .filter(|&id| id < UNUSED)
-            .expect("fewer than 500 million tokens");
+            .expect("fewer than 250 million tokens");
         self.words.push(word.into());
         if self.words.len() * 2 > self.buckets.len() * 4 {
             self.buckets = vec![FREE; self.buckets.len() * 2];
@@ -692,11 +759,12 @@ impl Vocab {
         }
     }
 
-    /// Marks the tokens no pattern starts with ([`DEAD`]); `starts` tells by id.
-    fn seal(&mut self, starts: impl Fn(u32) -> bool) {
+    /// Marks the tokens no pattern starts with ([`DEAD`]) and those that only start phrases ([`HEAD`]): `marks`
+    /// tells which by id.
+    fn seal(&mut self, marks: impl Fn(u32) -> u32) {
         for id in self.buckets.iter_mut().flat_map(|b| &mut b.ids) {
-            if *id != NONE && !starts(*id & !LONG) {
-                *id |= DEAD;
+            if *id != NONE {
+                *id |= marks(*id & !LONG);
             }
         }
     }
