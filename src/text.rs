@@ -679,7 +679,8 @@ fn known_words_ascii(
             let Some((n, _)) = best[start] else {
                 continue;
             };
-            if n < 6 && known(&folded[start..end]) && best[end].is_none_or(|(p, _)| n + 1 < p) {
+            // The vocabulary last: most candidates are ruled out by the count of parts alone.
+            if n < 6 && best[end].is_none_or(|(p, _)| n + 1 < p) && known(&folded[start..end]) {
                 best[end] = Some((n + 1, start));
             }
         }
@@ -969,14 +970,11 @@ fn known_words(input: &str, body: Range<usize>, known: &dyn Fn(&str) -> bool) ->
             let Some((parts, _)) = best[start] else {
                 continue;
             };
-            if parts < 6
-                && {
-                    folded.clear();
-                    fold_into(&s[bounds[start]..bounds[end]], &mut folded);
-                    known(&folded)
-                }
-                && best[end].is_none_or(|(p, _)| parts + 1 < p)
-            {
+            if parts < 6 && best[end].is_none_or(|(p, _)| parts + 1 < p) && {
+                folded.clear();
+                fold_into(&s[bounds[start]..bounds[end]], &mut folded);
+                known(&folded)
+            } {
                 best[end] = Some((parts + 1, start));
             }
         }
