@@ -909,7 +909,23 @@ mod tests {
         ];
         // Past a block of 64 tokens, with phrases across its end.
         let long = "still not refunded and not working wait chestunnam 1x ".repeat(12);
-        for t in texts.into_iter().chain([long.as_str()]) {
+        // A phrase's first word (`ab`, `still`: no pattern alone) at each place around a block's end and last in
+        // the text, the phrase going on or not.
+        let around: Vec<String> = (60..68)
+            .flat_map(|k| {
+                let filler = "x ".repeat(k);
+                [
+                    format!("{filler}ab c still not refunded"),
+                    format!("{filler}ab x still"),
+                    format!("{filler}still not ab"),
+                ]
+            })
+            .collect();
+        let generated: Vec<String> = [long].into_iter().chain(around).collect();
+        for t in texts
+            .into_iter()
+            .chain(generated.iter().map(String::as_str))
+        {
             let n = normalize(t);
             let mut got: Vec<_> = set
                 .matches(&n)
