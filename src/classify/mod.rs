@@ -459,7 +459,7 @@ impl Classifier {
                 n.tokens[f.tokens.start].original.start..n.tokens[f.tokens.end - 1].original.end;
             hits.push(Hit {
                 rule: Cow::Borrowed(rule.name),
-                text: smol_str::SmolStr::new(&text[original.clone()]),
+                text: hit_text(&text[original.clone()]),
                 start: original.start,
                 end: original.end,
                 weight: round(w),
@@ -564,6 +564,16 @@ struct Found {
     rule: usize,
     weight: f64,
     tokens: Range<usize>,
+}
+
+/// A hit's words as a [`smol_str::SmolStr`]: `SmolStr::new` copies a short string with a call to `memcpy`, which
+/// branches on the length; `new_inline` copies it in a loop.
+fn hit_text(words: &str) -> smol_str::SmolStr {
+    if words.len() <= smol_str::SmolStr::INLINE_CAP {
+        smol_str::SmolStr::new_inline(words)
+    } else {
+        smol_str::SmolStr::new(words)
+    }
 }
 
 /// Keeps non-overlapping hits: where hits overlap, the one with more tokens wins, then the leftmost, then the
