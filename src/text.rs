@@ -342,8 +342,8 @@ trait Lanes:
     fn byte(c: u8) -> Self;
     /// `c` in every byte.
     fn splat(c: u8) -> Self;
-    /// The first `BYTES` bytes of `b`, or all of `b` then spaces.
-    fn load(b: &[u8]) -> Self;
+    /// The `BYTES` bytes of `b` from `from` (within `b`) on, spaces past its end.
+    fn load(b: &[u8], from: usize) -> Self;
     /// Appends the bytes to `out`.
     fn store(self, out: &mut Vec<u8>);
     fn wrapping_add(self, other: Self) -> Self;
@@ -384,15 +384,26 @@ macro_rules! lanes {
                 <$t>::MAX / 255 * <$t>::from(c)
             }
             #[inline(always)]
-            fn load(b: &[u8]) -> $t {
-                <$t>::from_le_bytes(match b.first_chunk() {
-                    Some(bytes) => *bytes,
+            fn load(b: &[u8], from: usize) -> $t {
+                let rest = &b[from..];
+                if let Some(bytes) = rest.first_chunk() {
+                    return <$t>::from_le_bytes(*bytes);
+                }
+                // Near the end (the last word or two of every text): the last `BYTES` bytes of the input,
+                // shifted down to start at `from`, then spaces; copying the few bytes left would be a call to
+                // `memcpy`, whose branches on the length are mispredicted.
+                match b.last_chunk() {
+                    Some(last) => {
+                        let gone = 8 * (Self::BYTES - rest.len()) as u32;
+                        <$t>::from_le_bytes(*last) >> gone
+                            | Self::splat(b' ') << (<$t>::BITS - gone)
+                    }
                     None => {
                         let mut bytes = [b' '; Self::BYTES];
-                        bytes[..b.len()].copy_from_slice(b);
-                        bytes
+                        bytes[..rest.len()].copy_from_slice(rest);
+                        <$t>::from_le_bytes(bytes)
                     }
-                })
+                }
             }
             #[inline(always)]
             fn store(self, out: &mut Vec<u8>) {
@@ -436,7 +447,7 @@ fn push_short<T: Lanes>(
     from: usize,
     kind: TokenKind,
 ) -> Option<usize> {
-    let x = T::load(b.get(from..)?);
+    let x = T::load(b, from);
     // Letters are the bytes in `a..=z` once their case bit (0x20) is set; that bit, moved to the top, is set
     // in lowercase ones.
     let letters = (x | T::splat(0x20)).bytes_in(b'a', b'z');
