@@ -316,37 +316,6 @@ impl PhraseSet {
     }
 }
 
-/// A set of folded words, looked up as the walk looks up tokens: without hashing the bytes or following a
-/// pointer for a word of up to 8 bytes. (The tokeniser asks whether a word is known for each way of cutting
-/// a lowercase hashtag, and a general hash set made that a few percent of classifying.)
-#[derive(Debug, Clone, Default)]
-pub struct WordSet {
-    vocab: Vocab,
-}
-
-impl WordSet {
-    /// Adds `word` (already folded).
-    pub fn insert(&mut self, word: &str) {
-        self.vocab.insert(word);
-    }
-
-    /// Whether `word` was added.
-    pub fn contains(&self, word: &str) -> bool {
-        let bytes = word.as_bytes();
-        self.vocab.find(head_and_key(bytes).1, || bytes) != NONE
-    }
-}
-
-impl<S: AsRef<str>> FromIterator<S> for WordSet {
-    fn from_iter<I: IntoIterator<Item = S>>(words: I) -> WordSet {
-        let mut set = WordSet::default();
-        for w in words {
-            set.insert(w.as_ref());
-        }
-        set
-    }
-}
-
 /// How many tokens [`PhraseSet::walk`] looks up at once: a bit each in a `u64`.
 const BLOCK: usize = 64;
 

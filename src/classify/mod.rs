@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use pack::Pack;
 
-use crate::phrase::{PhraseSet, WordSet};
+use crate::phrase::PhraseSet;
 use crate::text::{Normalized, TokenKind, normalize_into};
 
 /// Default complaint threshold: a single cue such as "where is my" (-1.5) reaches it; a bare "refund" does not.
@@ -184,7 +184,7 @@ pub struct Classifier {
     /// (`^(?:…)`), to tell cheaply whether any match starts at a gate word before searching the whole text.
     anchored: Vec<Option<Regex>>,
     /// Single words the packs know: how stretched words are shrunk and lowercase hashtags split.
-    vocab: WordSet,
+    vocab: HashSet<Box<str>, foldhash::fast::RandomState>,
     detector: crate::lang::Detector,
     /// The packs' languages, sorted: [`Classifier::pack_vote`] counts votes by index.
     langs: Vec<&'static str>,
@@ -334,7 +334,7 @@ impl Classifier {
                 n.tokens
                     .iter()
                     .filter(|t| t.kind == TokenKind::Word)
-                    .map(|t| n.text[t.span.clone()].to_string())
+                    .map(|t| Box::from(&n.text[t.span.clone()]))
                     .collect::<Vec<_>>()
             })
             .collect();
