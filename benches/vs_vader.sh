@@ -61,10 +61,10 @@ PY
 # can meet different conditions. The two are measured in turns, PAIRS times; the ratio reported is the median of
 # the pairs' ratios, and the pair it comes from gives the texts/s printed.
 #
-# Each pair runs a fresh copy of earshot's benchmark program. Where an executable's pages land in physical memory
-# decides which of its code shares processor cache sets with the classifier's tables, and that alone moves its
-# speed by up to 10% between two identical copies, for as long as a copy stays in the page cache. One copy for
-# every run would report that one placement; a copy per pair reports the median over several.
+# Each pair runs a fresh copy of earshot's benchmark program: two identical copies of it were measured up to 10%
+# apart, each copy at its own speed for as long as it stayed in the page cache (most likely where its pages land
+# in physical memory, which decides the processor cache sets its code shares with the classifier's tables). One
+# copy for every run would report that one copy's speed; a copy per pair reports the median over several.
 PAIRS=${PAIRS:-5}
 echo "building earshot (release profile) ..." >&2
 # Build errors stay visible: with `set -e` a failed build would otherwise end the script without a word.

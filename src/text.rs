@@ -342,7 +342,7 @@ trait Lanes:
     fn byte(c: u8) -> Self;
     /// `c` in every byte.
     fn splat(c: u8) -> Self;
-    /// The `BYTES` bytes of `b` from `from` (within `b`) on, spaces past its end.
+    /// The `BYTES` bytes of `b` from `from` (before its end) on, spaces past its end.
     fn load(b: &[u8], from: usize) -> Self;
     /// Appends the bytes to `out`.
     fn store(self, out: &mut Vec<u8>);
@@ -690,7 +690,7 @@ fn known_words_ascii(
             let Some((n, _)) = best[start] else {
                 continue;
             };
-            // The vocabulary last: most candidates are ruled out by the count of parts alone.
+            // The vocabulary last: a piece that cannot improve on the cut found already needs no lookup.
             if n < 6 && best[end].is_none_or(|(p, _)| n + 1 < p) && known(&folded[start..end]) {
                 best[end] = Some((n + 1, start));
             }
@@ -773,8 +773,7 @@ pub fn head_and_key(word: &[u8]) -> (u64, u64) {
 }
 
 /// The lookup key of a folded token of `len` bytes whose first 8 bytes, followed by a byte 0xFF (then zeros),
-/// are `marked`, and whose last 8 are `tail` (read only when longer than 8), by which the tokens of patterns are
-/// found
+/// are `marked`, and whose last 8 are `tail` (read only when longer than 8): how the tokens of patterns are found
 /// (`phrase::Vocab`). A token of up to 8 bytes (most of them) is its own key, its length marked by a byte 0xFF
 /// just past its end when shorter than 8: as 0xFF is never part of UTF-8, no two such tokens share a key. A
 /// longer one's key is a hash of its first and last 8 bytes and length, with 0xFF as its first and last byte,
