@@ -19,9 +19,9 @@ pub struct PhraseSet {
     vocab: Vocab,
     /// Trie edges below the first token: (node, token id) → node.
     below: Edges,
-    /// Which pairs of tokens may start a phrase, for the walk to pass over a phrase's first word when the word
-    /// after it cannot continue any phrase.
-    pairs: Pairs,
+    /// The first-level trie edges as [`Edges::key`]s (first token's node, second token's id), about 16 bits each:
+    /// the walk passes over a phrase's first word when the pair with the word after it begins no phrase.
+    pairs: KeyBits,
     /// Per node, what the walk needs in one place: its patterns (a range of `end_list`), whether it has
     /// children and whether a prefix pattern continues from it.
     nodes: Vec<Node>,
@@ -150,7 +150,12 @@ impl PhraseSet {
         let first_level = vocab.len() as u32;
         Ok(PhraseSet {
             vocab,
-            pairs: Pairs::new(edges.keys().filter(|&&(node, _)| node <= first_level)),
+            pairs: {
+                let first = edges.keys().filter(|&&(node, _)| node <= first_level);
+                let mut pairs = KeyBits::new(first.clone().count(), 16);
+                first.for_each(|&(node, id)| pairs.put(Edges::key(node, id)));
+                pairs
+            },
             below: Edges::new(&edges),
             nodes,
             end_list,
@@ -244,7 +249,8 @@ impl PhraseSet {
                 starts |= u64::from((id & DEAD == 0) | maybe) << k;
                 prefixed |= u64::from(maybe) << k;
                 heads |= u64::from(id & MARKS == HEAD) << k;
-                pairs |= u64::from(self.pairs.maybe(before, id)) << k;
+                let pair = Edges::key((before & !MARKS).wrapping_add(1), id & !MARKS);
+                pairs |= u64::from(self.pairs.maybe(pair)) << k;
                 before = id;
             }
             let end = base + block.len();
@@ -340,10 +346,8 @@ struct RootPrefixes {
     /// By a token's first byte: keeps the first `n` bytes of its first 8 ([`Token::head`]). All 8 for a byte
     /// no pattern starts with, so that such tokens pass the bitset only by chance, not all of them at once.
     masks: Box<[u64; 256]>,
-    /// A bit per hash of those bytes: set when some pattern starts with bytes of that hash.
-    bits: Vec<u64>,
-    /// 64 minus the number of hash bits.
-    shift: u32,
+    /// Those bytes of every pattern: about 64 bits each, so that a token passes by chance about once in 64.
+    bits: KeyBits,
     /// The patterns, by their first `n` bytes, in the order given.
     lists: HashMap<u64, Vec<Prefix>, RandomState>,
 }
@@ -355,18 +359,14 @@ impl RootPrefixes {
             let first = usize::from(word.as_bytes()[0]);
             shortest[first] = shortest[first].min(word.len());
         }
-        // About 64 bits per pattern: a token passes by chance about once in 64.
-        let size = (patterns.len() * 64).next_power_of_two().max(64);
         let mut set = RootPrefixes {
             masks: Box::new(shortest.map(low_bytes)),
-            bits: vec![0; size / 64],
-            shift: 64 - size.trailing_zeros(),
+            bits: KeyBits::new(patterns.len(), 64),
             lists: HashMap::default(),
         };
         for (word, p) in patterns {
             let key = set.key(head_and_key(word.as_bytes()).0);
-            let bit = set.bit(key);
-            set.bits[bit / 64] |= 1 << (bit % 64);
+            set.bits.put(key);
             set.lists.entry(key).or_default().push((word, p));
         }
         set
@@ -378,19 +378,13 @@ impl RootPrefixes {
         head & self.masks[usize::from(head as u8)]
     }
 
-    #[inline]
-    fn bit(&self, key: u64) -> usize {
-        (key.wrapping_mul(K) >> self.shift) as usize
-    }
-
     /// Whether a token whose first 8 bytes are `head` (zero past its end) may start with some pattern: false
     /// for nearly every token, without a branch. A token shorter than `n` bytes is not ruled out by its length: a
     /// test of the length would be mispredicted often, while such a token's zero bytes rarely hash like a
     /// pattern's first bytes (and [`starts_with`] rules it out then).
     #[inline(always)]
     fn maybe(&self, head: u64) -> bool {
-        let bit = self.bit(self.key(head));
-        self.bits[bit / 64] >> (bit % 64) & 1 != 0
+        self.bits.maybe(self.key(head))
     }
 
     /// The patterns a token whose first 8 bytes are `head` may start with, once [`RootPrefixes::maybe`] said it
@@ -459,41 +453,40 @@ impl Edges {
     }
 }
 
-/// The pairs of tokens some phrase begins with, as a bitset over a hash of (the first token's node, the second
-/// token's id): a pair not in it begins no phrase; one in it may (about one in sixteen by chance). Small enough to
-/// stay in the processor's first cache, unlike the trie edges it summarises.
+/// A set of 64-bit keys kept as one bit per hash: [`KeyBits::maybe`] is true for every key put in, and for others
+/// about once in as many bits as were given per key, with no branch; small enough to stay in the processor's first
+/// cache, unlike the tables it summarises.
 #[derive(Debug, Clone)]
-struct Pairs {
+struct KeyBits {
     bits: Vec<u64>,
     /// 64 minus the number of hash bits.
     shift: u32,
 }
 
-impl Pairs {
-    /// From the trie edges below the first token: (node, token id).
-    fn new<'a>(edges: impl Iterator<Item = &'a (u32, u32)> + Clone) -> Pairs {
-        let size = (edges.clone().count() * 16).next_power_of_two().max(64);
-        let mut pairs = Pairs {
+impl KeyBits {
+    /// Room for `keys` keys, about `per_key` bits each.
+    fn new(keys: usize, per_key: usize) -> KeyBits {
+        let size = (keys * per_key).next_power_of_two().max(64);
+        KeyBits {
             bits: vec![0; size / 64],
             shift: 64 - size.trailing_zeros(),
-        };
-        for &(node, id) in edges {
-            let bit = pairs.bit(node, id);
-            pairs.bits[bit / 64] |= 1 << (bit % 64);
         }
-        pairs
+    }
+
+    fn put(&mut self, key: u64) {
+        let bit = self.bit(key);
+        self.bits[bit / 64] |= 1 << (bit % 64);
     }
 
     #[inline(always)]
-    fn bit(&self, node: u32, id: u32) -> usize {
-        (Edges::key(node, id).wrapping_mul(K) >> self.shift) as usize
+    fn bit(&self, key: u64) -> usize {
+        (key.wrapping_mul(K) >> self.shift) as usize
     }
 
-    /// Whether tokens looked up as `first` then `second` may begin a phrase; true for some pairs that do not,
-    /// never false for one that does. Without a branch: the walk asks for every token.
+    /// Whether `key` may have been put in: never false for one that was.
     #[inline(always)]
-    fn maybe(&self, first: u32, second: u32) -> bool {
-        let bit = self.bit((first & !MARKS).wrapping_add(1), second & !MARKS);
+    fn maybe(&self, key: u64) -> bool {
+        let bit = self.bit(key);
         self.bits[bit / 64] >> (bit % 64) & 1 != 0
     }
 }
@@ -555,7 +548,7 @@ struct Bucket {
 const DEAD: u32 = 1 << 31;
 
 /// Set in a looked-up id when the token only starts phrases (no pattern is that token alone, none is a prefix
-/// pattern after it): the walk starts from it only when the next token may continue one ([`Pairs`]).
+/// pattern after it): the walk starts from it only when the next token may continue one ([`PhraseSet::pairs`]).
 const HEAD: u32 = 1 << 29;
 
 /// The marks of a looked-up id: without them, it is the token's number.
