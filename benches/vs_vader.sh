@@ -67,9 +67,8 @@ PY
 # copy for every run would report that one copy's speed; a copy per pair reports the median over several.
 PAIRS=${PAIRS:-5}
 echo "building earshot (release profile) ..." >&2
-# Build errors stay visible: with `set -e` a failed build would otherwise end the script without a word.
-cargo bench --quiet --bench vs_vader --no-run
-bench=$(cargo bench --quiet --bench vs_vader --no-run --message-format=json 2>/dev/null |
+# One build, which prints its errors (rendered, on stderr) and names the program it built (JSON, on stdout).
+bench=$(cargo bench --quiet --bench vs_vader --no-run --message-format=json-render-diagnostics |
   "$work/venv/bin/python" -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
